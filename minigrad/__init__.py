@@ -1,0 +1,51 @@
+"""minigrad: a small, readable autograd and optimizer framework on NumPy (CPU) and CuPy (GPU).
+
+import minigrad as mg
+x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+loss = (x * x).sum()
+grads = loss.backward()      # a GradientStore
+grads[x]                     # array([[2., 4.]], dtype=float32)
+"""
+
+__version__ = "0.1.0"
+
+from . import backend, random
+from .backend import (
+    DeviceError,
+    get_default_device,
+    gpu_available,
+    set_default_device,
+)
+from .gradients import GradientStore
+from .ops import (
+    abs,
+    clip,
+    concatenate,
+    exp,
+    log,
+    logsumexp,
+    matmul,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    stack,
+    tanh,
+    where,
+)
+from .random import manual_seed
+from .tensor import (
+    Tensor,
+    arange,
+    full,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
