@@ -55,8 +55,9 @@ def _import_cupy():
         import cupy
     except Exception as exc:  # ImportError, or a broken CUDA install raising at import
         _cupy_error = (
-            f"CuPy is not installed or failed to import ({exc}). Install the wheel for your "
-            "CUDA version: pip install 'minigrad[gpu]' (CUDA 12) or 'minigrad[gpu-cuda13]' (CUDA 13)"
+            f"CuPy is not installed or failed to import ({exc}). Install the wheel for "
+            "your CUDA version: pip install 'minigrad[gpu]' (CUDA 12) "
+            "or 'minigrad[gpu-cuda13]' (CUDA 13)"
         )
         return None
     try:
