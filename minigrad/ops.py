@@ -61,10 +61,14 @@ def _as_tensor(value, like: Tensor) -> Tensor:
 
 
 def _normalize_axis(axis, ndim: int) -> tuple | None:
+    """`axis` as a tuple of non-negative ints; out of range raises (a % ndim would hide it)."""
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
-    return tuple(a % ndim if ndim else a for a in axes)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(a % ndim for a in axes)
 
 
 def _expand_reduced(g, axes: tuple | None, keepdims: bool, shape: tuple):
@@ -394,12 +398,18 @@ def logsumexp(a: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
     def forward(x, xp):
         m = xp.max(x, axis=axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype))  # all -inf rows stay -inf
-        out = xp.log(xp.sum(xp.exp(x - m), axis=axes, keepdims=True)) + m
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype))
+        s = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
+        # An all -inf row sums to 0 and its logsumexp is -inf; log(1) there instead of log(0)
+        # gives that without NumPy's divide-by-zero warning.
+        empty = s == 0
+        out = xp.where(empty, -xp.inf, xp.log(xp.where(empty, 1, s)) + m)
         return out if keepdims else (out.reshape(()) if axes is None else xp.squeeze(out, axes))
 
     def backward(g, x, out, xp):
         out_kept = _expand_reduced(out, axes, keepdims, shape)
+        # All -inf rows: exp(-inf - 0) = 0 rather than exp(-inf - -inf) = nan.
+        out_kept = xp.where(out_kept == -xp.inf, 0, out_kept)
         return _expand_reduced(g, axes, keepdims, shape) * xp.exp(x - out_kept)
 
     return _unary("logsumexp", a, forward, backward)
@@ -419,8 +429,9 @@ def reshape(a: Tensor, *shape) -> Tensor:
 def transpose(a: Tensor, *axes) -> Tensor:
     """Axes permuted (reversed when none given);  d/da = g permuted back."""
     axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    axes = axes or tuple(reversed(range(a.ndim)))
-    inverse = tuple(np.argsort(axes))
+    # Negative axes made non-negative first: argsort of (0, -1, -2) is not the inverse.
+    axes = _normalize_axis(axes, a.ndim) if axes else tuple(reversed(range(a.ndim)))
+    inverse = tuple(int(i) for i in np.argsort(axes))
     return _unary(
         "transpose",
         a,

@@ -70,6 +70,10 @@ class Tensor:
         "__weakref__",
     )
 
+    # Makes `numpy_array + tensor` call Tensor.__radd__ instead of NumPy building an object
+    # array of tensors: NumPy's operators step aside for a type that sets this to None.
+    __array_ufunc__ = None
+
     def __init__(self, data, requires_grad: bool = False, name: str | None = None):
         if type(data) is not np.ndarray and not backend.is_gpu_array(data):
             data = np.asarray(data)  # NumPy ufuncs on 0-d arrays return scalars: keep arrays
