@@ -191,11 +191,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     out = xp.matmul(x, y)
 
     def backward(g):
+        # Put back the axes a 1-D operand dropped; the column's first, so that the 0-d g of
+        # vector @ vector becomes (1,) and then (1, 1).
         g2 = g
-        if x.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
         if y.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if x.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         dx = dy = None
         if a.requires_grad:
             dx = unbroadcast(xp.matmul(g2, xp.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
