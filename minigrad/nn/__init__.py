@@ -1,0 +1,21 @@
+"""minigrad.nn: layers, Module/Parameter, initialization and losses.
+
+from minigrad import nn
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+loss = nn.functional.cross_entropy(model(x), y)
+"""
+
+from . import functional, init
+from .layers import (
+    GELU,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
+from .module import Module, Parameter, StateDictError
