@@ -1,0 +1,28 @@
+"""Optimizers, learning-rate schedules, gradient clipping and the Trainer.
+
+from minigrad import optim
+opt = optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+opt.step(loss.backward())      # takes its parameters' gradients out of the store
+"""
+
+from .adam import Adam, AdamW
+from .clip import clip_grad_norm
+from .optimizer import Optimizer, OptimizerState
+from .schedulers import CosineAnnealingLR, ExponentialLR, LinearWarmup, LRScheduler, StepLR
+from .sgd import SGD
+from .trainer import Trainer
+
+__all__ = [
+    "Optimizer",
+    "OptimizerState",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "LRScheduler",
+    "StepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearWarmup",
+    "clip_grad_norm",
+    "Trainer",
+]

@@ -1,0 +1,224 @@
+"""Adam and AdamW: per-element step sizes from running averages of the gradient and its square.
+
+The algorithm is PyTorch's (torch.optim.Adam / AdamW, _single_tensor_adam), term by term,
+with t the parameter's own step count (1 on its first update):
+
+    g <- -g                                   if maximize
+    p <- p * (1 - lr * weight_decay)          AdamW (decoupled weight decay)
+    g <- g + weight_decay * p                 Adam (L2 penalty in the gradient)
+    m <- beta1 * m + (1 - beta1) * g          first moment
+    v <- beta2 * v + (1 - beta2) * g * g      second moment
+    v_max <- max(v_max, v); use v_max for v   if amsgrad
+    p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+         with bc1 = 1 - beta1**t, bc2 = 1 - beta2**t  (bias corrections)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from .. import backend
+from .optimizer import Optimizer, _count, check_flag, check_number
+
+# ---------------------------------------------------------------- the update rule
+# One parameter, as 1-D views of equal length; every operation writes in place (out=) into
+# the parameter, its moments, the gradient (ours after the drain) or one scratch array, so
+# a step allocates nothing, and the same function can run on any slice of the arrays.
+#
+#   g <- -g                                            (maximize)
+#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
+#   m <- beta1 * m + (1 - beta1) * g
+#   v <- beta2 * v + (1 - beta2) * g * g
+#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
+#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+
+
+def adam_update_numpy(
+    p,
+    g,
+    m,
+    v,
+    vmax,
+    scratch,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    amsgrad: bool,
+    maximize: bool,
+    step: int,
+) -> None:
+    """One Adam/AdamW step for one parameter, in place. `g` and `scratch` are overwritten.
+
+    p, g, m, v, scratch (and vmax when amsgrad, else None): 1-D arrays of one length and
+    dtype (NumPy, or CuPy: the module is taken from `p`). `step` is t, counting this step.
+    """
+    xp = backend.xp_of(p)
+    if maximize:
+        xp.negative(g, out=g)
+    if weight_decay != 0:
+        if decoupled:
+            xp.multiply(p, 1 - lr * weight_decay, out=p)
+        else:
+            xp.multiply(p, weight_decay, out=scratch)
+            xp.add(g, scratch, out=g)
+
+    xp.multiply(m, beta1, out=m)
+    xp.multiply(g, 1 - beta1, out=scratch)
+    xp.add(m, scratch, out=m)
+
+    xp.multiply(v, beta2, out=v)
+    xp.multiply(g, 1 - beta2, out=scratch)
+    xp.multiply(scratch, g, out=scratch)
+    xp.add(v, scratch, out=v)
+
+    if amsgrad:
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+
+    # The bias corrections are host floats: t is a host int, so they cost nothing per element.
+    step_size = lr / (1 - beta1**step)
+    bc2_sqrt = math.sqrt(1 - beta2**step)
+    xp.sqrt(v, out=scratch)  # scratch <- sqrt(v) / sqrt(bc2) + eps, the denominator
+    xp.divide(scratch, bc2_sqrt, out=scratch)
+    xp.add(scratch, eps, out=scratch)
+    xp.multiply(m, step_size, out=g)  # g is free now: g <- (lr / bc1) * m / denominator
+    xp.divide(g, scratch, out=g)
+    xp.subtract(p, g, out=p)
+
+
+# ---------------------------------------------------------------- the optimizers
+
+
+class Adam(Optimizer):
+    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+    maximize=False)
+
+    Weight decay is the L2 penalty added to the gradient (see AdamW for the decoupled form).
+    State: "exp_avg" (m) and "exp_avg_sq" (v) per parameter, plus "max_exp_avg_sq" with amsgrad.
+
+        >>> opt = Adam(model.parameters(), lr=1e-3)
+        >>> opt.step(loss.backward())
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ):
+        # Hyperparameters are checked before super().__init__ takes ownership of the params.
+        self.betas, self.eps, self.weight_decay, self.amsgrad, self.maximize = _check_adam(
+            lr, betas, eps, weight_decay, amsgrad, maximize
+        )
+        names = ("exp_avg", "exp_avg_sq")
+        self.state_names = names + ("max_exp_avg_sq",) if self.amsgrad else names
+        super().__init__(params, lr)
+
+    def _update(self, i: int, p, g) -> None:
+        state = self.state
+        vmax = state["max_exp_avg_sq"][i].reshape(-1) if self.amsgrad else None
+        adam_update_numpy(
+            p.reshape(-1),
+            g.reshape(-1),
+            state["exp_avg"][i].reshape(-1),
+            state["exp_avg_sq"][i].reshape(-1),
+            vmax,
+            self._scratch_for(p),
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            decoupled=self.decoupled_weight_decay,
+            amsgrad=self.amsgrad,
+            maximize=self.maximize,
+            step=self.steps[i],
+        )
+
+    def _hyperparameters(self) -> dict[str, float]:
+        return {
+            "lr": self.lr,
+            "beta1": self.betas[0],
+            "beta2": self.betas[1],
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "amsgrad": float(self.amsgrad),
+            "maximize": float(self.maximize),
+        }
+
+    def _load_hyperparameters(self, scalars: Mapping) -> dict:
+        betas, eps, wd, amsgrad, maximize = _check_adam(
+            scalars["lr"],
+            (scalars["beta1"], scalars["beta2"]),
+            scalars["eps"],
+            scalars["weight_decay"],
+            scalars["amsgrad"],
+            scalars["maximize"],
+        )
+        if amsgrad != self.amsgrad:
+            raise ValueError(
+                f"the state was saved with amsgrad={amsgrad}, this optimizer has "
+                f"amsgrad={self.amsgrad}: make the optimizer with amsgrad={amsgrad} to load it"
+            )
+        return {
+            "_lr": float(scalars["lr"]),
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": wd,
+            "maximize": maximize,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({_count(self.params)}, lr={self.lr:g}, "
+            f"betas=({self.betas[0]:g}, {self.betas[1]:g}), eps={self.eps:g}, "
+            f"weight_decay={self.weight_decay:g}, amsgrad={self.amsgrad}, "
+            f"maximize={self.maximize})"
+        )
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay) each step,
+    instead of adding weight_decay * p to the gradient (Loshchilov & Hutter). Default
+    weight_decay=1e-2, as in PyTorch.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+def _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize) -> tuple:
+    check_number("lr", lr, low=0.0)
+    try:
+        beta1, beta2 = betas
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+    beta1 = check_number("beta1 (betas[0])", beta1, low=0.0, high=1.0, high_open=True)
+    beta2 = check_number("beta2 (betas[1])", beta2, low=0.0, high=1.0, high_open=True)
+    eps = check_number("eps", eps, low=0.0)
+    weight_decay = check_number("weight_decay", weight_decay, low=0.0)
+    amsgrad = check_flag("amsgrad", amsgrad)
+    maximize = check_flag("maximize", maximize)
+    return (beta1, beta2), eps, weight_decay, amsgrad, maximize

@@ -1,0 +1,163 @@
+"""Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
+
+The algorithm is PyTorch's (torch.optim.SGD, _single_tensor_sgd), term by term:
+
+    g <- -g                              if maximize
+    g <- g + weight_decay * p            if weight_decay != 0
+    if momentum != 0:
+        b <- g                           on the parameter's first step
+        b <- momentum * b + (1 - dampening) * g      afterwards
+        g <- g + momentum * b            if nesterov, else  g <- b
+    p <- p - lr * g
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .. import backend
+from .optimizer import Optimizer, _count, check_flag, check_number
+
+# ---------------------------------------------------------------- the update rule
+# One parameter, as 1-D views of equal length (p, g, buf, scratch); every operation writes in
+# place (out=), so a step allocates nothing, and the same function can run on any slice.
+#
+#   g <- -g                                       (maximize)
+#   g <- g + weight_decay * p
+#   buf <- g  (first step)  |  buf <- momentum * buf + (1 - dampening) * g
+#   g <- g + momentum * buf  (nesterov)  |  g <- buf
+#   p <- p - lr * g
+
+
+def sgd_update_numpy(
+    p,
+    g,
+    buf,
+    scratch,
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+    first_step: bool,
+) -> None:
+    """One SGD step for one parameter, in place. `g` and `scratch` are overwritten.
+
+    p, g, scratch (and buf, unused and may be None when momentum == 0): 1-D arrays of one
+    length and dtype (NumPy, or CuPy: the module is taken from `p`).
+    """
+    xp = backend.xp_of(p)
+    if maximize:
+        xp.negative(g, out=g)
+    if weight_decay != 0:
+        xp.multiply(p, weight_decay, out=scratch)
+        xp.add(g, scratch, out=g)
+    if momentum != 0:
+        if first_step:
+            xp.copyto(buf, g)
+        else:
+            xp.multiply(buf, momentum, out=buf)
+            xp.multiply(g, 1 - dampening, out=scratch)
+            xp.add(buf, scratch, out=buf)
+        if nesterov:
+            xp.multiply(buf, momentum, out=scratch)
+            xp.add(g, scratch, out=g)
+        else:
+            g = buf
+    xp.multiply(g, lr, out=scratch)
+    xp.subtract(p, scratch, out=p)
+
+
+# ---------------------------------------------------------------- the optimizer
+
+
+class SGD(Optimizer):
+    """SGD(params, lr, momentum=0, dampening=0, nesterov=False, weight_decay=0, maximize=False)
+
+    State: "momentum_buffer" per parameter when momentum != 0 (none otherwise).
+
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+        >>> opt.step(loss.backward())
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        # Hyperparameters are checked before super().__init__ takes ownership of the params.
+        hyper = _check_sgd(lr, momentum, dampening, nesterov, weight_decay, maximize)
+        self.momentum, self.dampening, self.nesterov, self.weight_decay, self.maximize = hyper
+        self.state_names = ("momentum_buffer",) if self.momentum != 0 else ()
+        super().__init__(params, lr)
+
+    def _update(self, i: int, p, g) -> None:
+        buf = self.state["momentum_buffer"][i].reshape(-1) if self.momentum != 0 else None
+        sgd_update_numpy(
+            p.reshape(-1),
+            g.reshape(-1),
+            buf,
+            self._scratch_for(p),
+            lr=self.lr,
+            momentum=self.momentum,
+            dampening=self.dampening,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            maximize=self.maximize,
+            first_step=self.steps[i] == 1,  # steps[i] already counts this step
+        )
+
+    def _hyperparameters(self) -> dict[str, float]:
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": float(self.nesterov),
+            "weight_decay": self.weight_decay,
+            "maximize": float(self.maximize),
+        }
+
+    def _load_hyperparameters(self, scalars: Mapping) -> dict:
+        lr, momentum, dampening, nesterov, wd, maximize = (
+            scalars[k]
+            for k in ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
+        )
+        hyper = _check_sgd(lr, momentum, dampening, nesterov, wd, maximize)
+        if (hyper[0] != 0) != (self.momentum != 0):
+            raise ValueError(
+                f"the state was saved with momentum={hyper[0]:g}, this optimizer has "
+                f"momentum={self.momentum:g}: one keeps a momentum buffer and the other does "
+                "not; make the optimizer with a momentum that is zero exactly when the saved "
+                "one is"
+            )
+        names = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")
+        return {"_lr": float(lr), **dict(zip(names, hyper))}
+
+    def __repr__(self) -> str:
+        return (
+            f"SGD({_count(self.params)}, lr={self.lr:g}, momentum={self.momentum:g}, "
+            f"dampening={self.dampening:g}, nesterov={self.nesterov}, "
+            f"weight_decay={self.weight_decay:g}, maximize={self.maximize})"
+        )
+
+
+def _check_sgd(lr, momentum, dampening, nesterov, weight_decay, maximize) -> tuple:
+    check_number("lr", lr, low=0.0)
+    momentum = check_number("momentum", momentum, low=0.0)
+    dampening = check_number("dampening", dampening)
+    nesterov = check_flag("nesterov", nesterov)
+    weight_decay = check_number("weight_decay", weight_decay, low=0.0)
+    maximize = check_flag("maximize", maximize)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum:g} "
+            f"and dampening={dampening:g}"
+        )
+    return momentum, dampening, nesterov, weight_decay, maximize

@@ -1,0 +1,350 @@
+"""Trainer: the training step (loss, backward, clip, step) and a small fit() loop around it.
+
+    trainer = Trainer(opt_w, opt_b, grad_clip=1.0)
+    for xb, yb in loader:
+        trainer.train_step(lambda: cross_entropy(model(xb), yb), batch_size=len(yb))
+    print(trainer.epoch_avg_loss())
+
+or, all in one:
+
+    history = trainer.fit(model, loader, epochs=10, loss_fn=cross_entropy,
+                          validate=lambda: {"val_acc": accuracy(model, X_val, y_val)})
+
+The running loss stays on the loss's device (a 0-d array): train_step never waits for the
+GPU; epoch_avg_loss() reads it once per epoch.
+
+Gradient accumulation (accumulate=k): the gradients of k micro-batches are summed, weighted
+by batch_size when given, and divided by the total weight before the optimizers step, so
+that with mean losses k micro-batches give the step of the one large batch.
+
+The Trainer does not know minigrad.nn: a model is anything callable, and its train()/eval()
+are called around training and validation when it has them.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+
+from ..gradients import GradientStore
+from ..tensor import Tensor, no_grad
+from .clip import clip_grad_norm
+from .optimizer import Optimizer, check_number
+
+
+class Trainer:
+    """Trainer(*optimizers, grad_clip=None, accumulate=1)
+
+    optimizers: one or more optimizers over disjoint parameters, all stepped on each step.
+    grad_clip: clip the global gradient norm of their parameters to this (no GPU sync: the
+        non-finite check is off, see clip_grad_norm).
+    accumulate: step the optimizers every `accumulate` calls of train_step.
+
+    Attributes: epoch (epochs completed), history (one dict per epoch of fit()),
+    optimizer_steps (how many times the optimizers stepped).
+    """
+
+    def __init__(self, *optimizers: Optimizer, grad_clip: float | None = None, accumulate=1):
+        if len(optimizers) == 1 and isinstance(optimizers[0], (list, tuple)):
+            raise TypeError("pass the optimizers as separate arguments: Trainer(opt_w, opt_b)")
+        if not optimizers:
+            raise ValueError("a Trainer needs at least one optimizer")
+        for opt in optimizers:
+            if not isinstance(opt, Optimizer):
+                raise TypeError(f"Trainer takes optimizers, got a {type(opt).__name__}")
+        if len({id(opt) for opt in optimizers}) != len(optimizers):
+            raise ValueError("the same optimizer was given twice: it would step twice")
+        if grad_clip is not None:
+            grad_clip = check_number("grad_clip", grad_clip, low=0.0)
+            if grad_clip == 0:
+                raise ValueError("grad_clip must be > 0, or None for no clipping")
+        if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+            raise ValueError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+        self.optimizers = list(optimizers)
+        self.grad_clip = grad_clip
+        self.accumulate = accumulate
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.optimizer_steps = 0
+        self._params = [p for opt in self.optimizers for p in opt.params]
+        self._reset_epoch()
+        self._reset_accumulation()
+
+    # ------------------------------------------------------------ one step
+    def train_step(self, closure, batch_size: int | float | None = None) -> Tensor:
+        """loss = closure(); backward; (accumulate;) clip; step every optimizer. Returns loss.
+
+        batch_size: the number of examples behind this loss; it weights the loss in
+        epoch_avg_loss() (and the gradients in accumulation), so that a short last batch
+        counts for what it is. Without it every step weighs 1.
+        """
+        weight = 1.0 if batch_size is None else check_number("batch_size", batch_size, low=0.0)
+        if weight == 0:
+            raise ValueError("batch_size must be > 0")
+        loss = closure()
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"the closure must return the loss tensor, got {type(loss).__name__}")
+        if loss.size != 1:
+            raise ValueError(
+                f"the loss must have one element, got shape {loss.shape}: reduce it "
+                "(e.g. .mean()) in the closure"
+            )
+        if not loss.requires_grad:
+            raise ValueError(
+                "the loss does not depend on any parameter that requires gradients "
+                "(was it computed under no_grad(), or from detached tensors?)"
+            )
+        grads = loss.backward()
+        if self.accumulate == 1:
+            self._step(grads)
+        else:
+            self._accumulate(grads, weight)
+            if self._pending_count == self.accumulate:
+                self.flush()
+        self._record_loss(loss, weight)
+        return loss
+
+    def flush(self) -> bool:
+        """Step with the micro-batches accumulated so far, if any; True if it stepped.
+
+        fit() and epoch_avg_loss() call it at the end of an epoch, so that the last
+        micro-batches of an epoch are not carried into the next one.
+        """
+        if self._pending_count == 0:
+            return False
+        grads = self._pending
+        scale = 1.0 / self._pending_weight
+        for g in grads.values():
+            g *= scale
+        self._reset_accumulation()
+        self._step(grads)
+        return True
+
+    def _accumulate(self, grads: GradientStore, weight: float) -> None:
+        # The arrays drained from a fresh store are ours: scale and add them in place.
+        for p, g in zip(self._params, grads.drain(self._params)):
+            if g is None:
+                continue
+            if weight != 1:
+                g *= weight
+            total = self._pending.get(p)
+            if total is None:
+                self._pending[p] = g
+            else:
+                total += g
+        self._pending_count += 1
+        self._pending_weight += weight
+
+    def _step(self, grads: GradientStore) -> None:
+        if self.grad_clip is not None:
+            clip_grad_norm(grads, self.grad_clip, params=self._params, error_if_nonfinite=False)
+        for opt in self.optimizers:
+            opt.step(grads)
+        self.optimizer_steps += 1
+
+    def _reset_accumulation(self) -> None:
+        self._pending = GradientStore()
+        self._pending_count = 0
+        self._pending_weight = 0.0
+
+    # ------------------------------------------------------------ the running loss
+    def _record_loss(self, loss: Tensor, weight: float) -> None:
+        # A 0-d float64 array on the loss's device: adding to it never waits for the GPU.
+        value = loss.data.reshape(()).astype("float64") * weight
+        self._loss_sum = value if self._loss_sum is None else self._loss_sum + value
+        self._loss_weight += weight
+
+    def _reset_epoch(self) -> None:
+        self._loss_sum = None
+        self._loss_weight = 0.0
+
+    def epoch_avg_loss(self) -> float:
+        """End the epoch: the average loss of its train_steps, as a float (weighted by
+        batch_size where given). Steps with any micro-batches still accumulated, counts the
+        epoch, and starts a new one. This reads the loss from the device: one sync per epoch.
+        """
+        if self._loss_sum is None:
+            raise RuntimeError("no train_step() since the epoch started: there is no loss yet")
+        self.flush()
+        average = float(self._loss_sum) / self._loss_weight
+        self._reset_epoch()
+        self.epoch += 1
+        return average
+
+    # ------------------------------------------------------------ the loop
+    def fit(
+        self,
+        model_or_step,
+        loader,
+        epochs: int,
+        loss_fn=None,
+        validate=None,
+        progress: bool | None = None,
+        on_epoch_end=None,
+    ) -> list[dict]:
+        """Train for `epochs` passes over `loader`; returns (and extends) self.history.
+
+        model_or_step: with loss_fn, a model called as loss_fn(model(x), y) on batches (x, y);
+            without, a step function called as step(*batch) that returns the loss tensor.
+        loader: re-iterable batches (a list, or a data loader), read once per epoch.
+        validate: called with no arguments after each epoch, under no_grad() and with the
+            model in eval() mode; returns a dict of metrics (or one number, "val_loss").
+        progress: a tqdm bar per epoch; by default only when stdout is a terminal
+            (no bar, silently, if tqdm is not installed).
+        on_epoch_end: called with each epoch's record; returning True stops training.
+
+        Each record: {"epoch": n, "train_loss": ..., **validate()}.
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        if not callable(model_or_step):
+            raise TypeError(f"fit() needs a model or a step function, got {model_or_step!r}")
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
+        tqdm = _tqdm_or_none(progress)
+        last_epoch = self.epoch + epochs
+        for _ in range(epochs):
+            number = self.epoch + 1
+            _set_mode(model_or_step, "train")
+            total = len(loader) if hasattr(loader, "__len__") else None
+            bar = tqdm(total=total, desc=f"epoch {number}/{last_epoch}") if tqdm else None
+            batches = 0
+            for batch in loader:
+                closure = _closure(model_or_step, loss_fn, batch)
+                self.train_step(closure, batch_size=_batch_size(batch))
+                batches += 1
+                if bar is not None:
+                    bar.update(1)
+            if batches == 0:
+                if bar is not None:
+                    bar.close()
+                raise ValueError(
+                    f"the loader gave no batches in epoch {number}: pass something that can "
+                    "be iterated again each epoch (a list or a data loader, not a generator)"
+                )
+            record = {"epoch": number, "train_loss": self.epoch_avg_loss()}
+            if validate is not None:
+                record.update(_run_validation(model_or_step, validate))
+            self.history.append(record)
+            if bar is not None:
+                bar.set_postfix({k: v for k, v in record.items() if k != "epoch"})
+                bar.close()
+            if on_epoch_end is not None and on_epoch_end(record) is True:
+                break
+        return self.history
+
+    # ------------------------------------------------------------ saving and loading
+    def state_dict(self) -> dict:
+        """{"epoch", "optimizer_steps", "history"}: plain Python values (JSON-friendly).
+
+        The optimizers save their own state (opt.state_dict()); save at an epoch's end, as
+        micro-batches still being accumulated and the running loss are not part of it.
+        """
+        return {
+            "epoch": self.epoch,
+            "optimizer_steps": self.optimizer_steps,
+            "history": [dict(record) for record in self.history],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore epoch count, optimizer step count and history; checked before anything
+        changes. Any running loss or accumulated micro-batches are dropped."""
+        if not isinstance(state, dict):
+            raise TypeError(f"a Trainer state is a dict, not a {type(state).__name__}")
+        expected = {"epoch", "optimizer_steps", "history"}
+        for key in sorted(expected):
+            if key not in state:
+                raise ValueError(f"the Trainer state is missing {key!r}")
+        extra = sorted(set(state) - expected)
+        if extra:
+            raise ValueError(f"the Trainer state has an unexpected key {extra[0]!r}")
+        for key in ("epoch", "optimizer_steps"):
+            value = state[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"the Trainer state's {key!r} must be an integer >= 0")
+        history = state["history"]
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise ValueError("the Trainer state's 'history' must be a list of dicts")
+        self.epoch = state["epoch"]
+        self.optimizer_steps = state["optimizer_steps"]
+        self.history = [dict(record) for record in history]
+        self._reset_epoch()
+        self._reset_accumulation()
+
+    def __repr__(self) -> str:
+        return (
+            f"Trainer({', '.join(map(repr, self.optimizers))}, grad_clip={self.grad_clip}, "
+            f"accumulate={self.accumulate}, epoch={self.epoch})"
+        )
+
+
+# ---------------------------------------------------------------- helpers of fit()
+
+
+def _closure(model_or_step, loss_fn, batch):
+    """The closure that computes this batch's loss."""
+    if loss_fn is not None:
+        try:
+            x, y = batch
+        except (TypeError, ValueError):
+            raise ValueError(
+                "with loss_fn, each batch must be a pair (x, y); for other batches pass a "
+                "step function instead of a model"
+            ) from None
+        return lambda: loss_fn(model_or_step(x), y)
+    if isinstance(batch, (tuple, list)):
+        return lambda: model_or_step(*batch)
+    return lambda: model_or_step(batch)
+
+
+def _batch_size(batch) -> int | None:
+    """The number of examples in a batch: the length of its first array, if it has one."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] > 0:
+        return int(shape[0])
+    return None  # unknown: the step weighs 1
+
+
+def _set_mode(model, mode: str) -> None:
+    method = getattr(model, mode, None)
+    if callable(method):
+        method()
+
+
+def _run_validation(model, validate) -> dict:
+    _set_mode(model, "eval")
+    try:
+        with no_grad():
+            result = validate()
+    finally:
+        _set_mode(model, "train")
+    if result is None:
+        return {}
+    if isinstance(result, dict):
+        return {key: _to_float(value) for key, value in result.items()}
+    return {"val_loss": _to_float(result)}
+
+
+def _to_float(value):
+    """Metrics as plain floats (one device read per metric per epoch); others left as they are."""
+    if isinstance(value, Tensor):
+        value = value.item() if value.size == 1 else value
+    elif hasattr(value, "item") and getattr(value, "size", 0) == 1:
+        value = value.item()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _tqdm_or_none(progress: bool | None):
+    """tqdm's class when a progress bar is wanted and tqdm is installed, else None."""
+    if progress is None:
+        progress = sys.stdout.isatty()
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
