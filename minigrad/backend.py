@@ -86,7 +86,19 @@ def cupy_module():
 
 
 # ---------------------------------------------------------------- default device
-_default_device = normalize_device(os.environ.get("MINIGRAD_DEVICE", CPU) or CPU)
+def _device_from_environment() -> str:
+    value = os.environ.get("MINIGRAD_DEVICE", "") or CPU
+    try:
+        return normalize_device(value)
+    except ValueError:
+        # Name the variable: the traceback of a failed `import minigrad` does not show it.
+        raise ValueError(
+            f"environment variable MINIGRAD_DEVICE={value!r} is not a device: "
+            "set it to 'cpu' or 'gpu' (or 'cuda'), or unset it"
+        ) from None
+
+
+_default_device = _device_from_environment()
 
 
 def set_default_device(device: str) -> None:
