@@ -342,6 +342,8 @@ class Optimizer:
     def _check_gradient(self, i: int, p: Tensor, g) -> None:
         what = describe_param(p, i)
         _check_updatable(p, i)
+        if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+            raise TypeError(f"the gradient of {what} is a {type(g).__name__}, not an array")
         if type(g) is not type(p.data):
             if backend.device_of(g) != p.device:
                 raise backend.DeviceError(
