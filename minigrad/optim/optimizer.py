@@ -435,8 +435,7 @@ class Optimizer:
         mine = type(self).__name__
         if state.optimizer_type != mine:
             raise ValueError(
-                f"this state was saved by a {state.optimizer_type} optimizer and cannot be "
-                f"loaded into a {mine}"
+                f"the state was saved by {state.optimizer_type} and cannot be loaded into {mine}"
             )
         n = len(self.params)
         hyper_keys = list(self._hyperparameters())
