@@ -165,9 +165,10 @@ def scatter_add(target, index, values) -> None:
 
     (Plain `target[index] += values` would add only once for a repeated index.)
     """
-    if is_gpu_array(target):
+    add = xp_of(target).add
+    if hasattr(add, "at"):  # NumPy, and CuPy since v13, where cupyx.scatter_add is deprecated
+        add.at(target, index, values)
+    else:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
-    else:
-        np.add.at(target, index, values)

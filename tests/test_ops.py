@@ -183,7 +183,11 @@ OPS = [
     case("getitem-reverse", same(lambda a: a[::-1, ::2]), ((3, 4), N)),
     case("getitem-ellipsis-none", same(lambda a: a[..., None, 0]), ((2, 3, 4), N)),
     case("getitem-list-repeats", same(lambda a: a[[0, 2, 0, 0]]), ((3, 4), N)),
-    case("getitem-2d-index", same(lambda a: a[INDEX]), ((3, 4), N)),
+    case(
+        "getitem-2d-index",
+        (lambda a: a[mg.tensor(INDEX, device=a.device)], lambda x: x[INDEX]),
+        ((3, 4), N),
+    ),
     case("getitem-pairs", same(lambda a: a[[0, 1, 0], [2, 2, 2]]), ((3, 4), N)),
     case("getitem-slice-and-array", same(lambda a: a[1:, [3, 3, 0]]), ((3, 4), N)),
     case(
