@@ -9,13 +9,14 @@ grads[x]                     # array([[2., 4.]], dtype=float32)
 
 __version__ = "0.1.0"
 
-from . import backend, random
+from . import backend, optim, random
 from .backend import (
     DeviceError,
     get_default_device,
     gpu_available,
     set_default_device,
 )
+from .gradcheck import GradcheckError, gradcheck
 from .gradients import GradientStore
 from .ops import (
     abs,
@@ -49,3 +50,4 @@ from .tensor import (
     zeros,
     zeros_like,
 )
+from .viz import to_dot

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the `device` fixture runs a test on the CPU and, where there is one, the GPU.
+"""Shared test fixtures: `device` runs a test on the CPU and, where there is one, the GPU.
 
 GPU cases carry the `gpu` marker: `pytest -m gpu` runs only them, and they are skipped on a
 machine without CuPy or a CUDA device (as in CI).
@@ -19,7 +19,7 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    """"cpu", then "gpu" (marked `gpu`, skipped without one)."""
+    """ "cpu", then "gpu" (marked `gpu`, skipped without one)."""
     return request.param
 
 

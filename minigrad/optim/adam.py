@@ -18,8 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
 from .. import backend
-from .optimizer import Optimizer, _count, check_flag, check_number
+from ._kernels import UpdateRule
+from .optimizer import Optimizer, _count, check_flag, check_number, describe_param
 
 # ---------------------------------------------------------------- the update rule
 # One parameter, as 1-D views of equal length; every operation writes in place (out=) into
@@ -91,6 +94,47 @@ def adam_update_numpy(
     xp.subtract(p, g, out=p)
 
 
+# The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
+# Scalars arrive precomputed on the host in float64 (decay = 1 - lr * wd, step_size =
+# lr / bc1, bc2_sqrt = sqrt(bc2), one_minus_beta1 = 1 - beta1, ...) so that every rounding
+# step is the one the NumPy code above makes. C is the compute type: float for float16 and
+# float32 parameters, double for float64.
+#
+#   g <- -g                                            (maximize)
+#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
+#   m <- beta1 * m + (1 - beta1) * g
+#   v <- beta2 * v + (1 - beta2) * g * g
+#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
+#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ADAM_UPDATE_CUDA = r"""
+template <typename T, typename C>
+__device__ __forceinline__ void adam_update(
+    T& p_, const T g_, T& m_, T& v_, T* vmax_,
+    const C decay, const C weight_decay, const C beta1, const C one_minus_beta1,
+    const C beta2, const C one_minus_beta2, const C step_size, const C bc2_sqrt, const C eps,
+    const bool decoupled, const bool amsgrad, const bool maximize)
+{
+    C g = maximize ? -(C)g_ : (C)g_;
+    C p = (C)p_;
+    if (weight_decay != 0) {
+        if (decoupled) p = p * decay;
+        else g = g + p * weight_decay;
+    }
+    const C m = (C)m_ * beta1 + g * one_minus_beta1;
+    C v = (C)v_ * beta2 + (g * one_minus_beta2) * g;
+    m_ = (T)m;
+    v_ = (T)v;
+    if (amsgrad) {
+        const C vmax = (C)*vmax_;
+        v = (vmax > v || vmax != vmax) ? vmax : v;  // max that keeps a NaN, as np.maximum
+        *vmax_ = (T)v;
+    }
+    const C denominator = sqrt(v) / bc2_sqrt + eps;
+    p_ = (T)(p - (m * step_size) / denominator);
+}
+"""
+
+
 # ---------------------------------------------------------------- the optimizers
 
 
@@ -145,6 +189,46 @@ class Adam(Optimizer):
             maximize=self.maximize,
             step=self.steps[i],
         )
+
+    def _update_rule(self) -> UpdateRule:
+        """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
+        decoupled, amsgrad, maximize = (
+            _cuda_bool(f) for f in (self.decoupled_weight_decay, self.amsgrad, self.maximize)
+        )
+        name = type(self).__name__.lower() + "_update" + ("_amsgrad" if self.amsgrad else "")
+        return UpdateRule(
+            name=name + ("_maximize" if self.maximize else ""),
+            source=ADAM_UPDATE_CUDA,
+            inputs=("g",),
+            outputs=("p",) + self.state_names,
+            scalars=_ADAM_SCALARS,
+            call=(
+                "adam_update<T, C>(p, g, exp_avg, exp_avg_sq, "
+                + ("&max_exp_avg_sq" if self.amsgrad else "(T*)0")
+                + ", (C)decay, (C)weight_decay, (C)beta1, (C)one_minus_beta1, (C)beta2, "
+                "(C)one_minus_beta2, (C)step_size, (C)bc2_sqrt, (C)eps, "
+                f"{decoupled}, {amsgrad}, {maximize})"
+            ),
+        )
+
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
+        beta1, beta2 = self.betas
+        return {
+            "decay": 1 - self.lr * self.weight_decay,
+            "weight_decay": self.weight_decay,
+            "beta1": beta1,
+            "one_minus_beta1": 1 - beta1,
+            "beta2": beta2,
+            "one_minus_beta2": 1 - beta2,
+            "step_size": self.lr / (1 - beta1**step),
+            "bc2_sqrt": math.sqrt(1 - beta2**step),
+            "eps": self.eps,
+        }
+
+    def _check_params(self, params: list) -> None:
+        for i, p in enumerate(params):
+            _check_eps_fits(self.eps, p, i)
 
     def _hyperparameters(self) -> dict[str, float]:
         return {
@@ -207,6 +291,32 @@ class AdamW(Adam):
         maximize: bool = False,
     ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+_ADAM_SCALARS = (
+    "decay",
+    "weight_decay",
+    "beta1",
+    "one_minus_beta1",
+    "beta2",
+    "one_minus_beta2",
+    "step_size",
+    "bc2_sqrt",
+    "eps",
+)
+
+
+def _cuda_bool(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def _check_eps_fits(eps: float, p, i: int) -> None:
+    """eps must not round to 0 in the parameter's dtype (1e-8 does in float16)."""
+    if eps > 0 and np.dtype(p.dtype).type(eps) == 0:
+        raise ValueError(
+            f"eps={eps:g} underflows to 0 in {p.dtype} ({describe_param(p, i)}): the "
+            "denominator sqrt(v) + eps could then be 0; use a larger eps, e.g. 1e-4 for float16"
+        )
 
 
 def _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize) -> tuple:

@@ -29,6 +29,8 @@ import numpy as np
 from .. import backend
 from ..gradients import GradientStore
 from ..tensor import Tensor
+from . import _kernels
+from ._kernels import UpdateRule
 
 # ---------------------------------------------------------------- who owns which parameter
 
@@ -195,6 +197,10 @@ class Optimizer:
     """
 
     state_names: tuple[str, ...] = ()
+    # On the GPU: True updates every parameter in ONE kernel launch; False launches the same
+    # kernel once per parameter (the simplest path to read, and the one the fused path is
+    # tested against). No effect on the CPU.
+    fused: bool = True
 
     def __init__(self, params: Iterable[Tensor], lr: float):
         if isinstance(params, Tensor):
@@ -235,6 +241,8 @@ class Optimizer:
                 )
             seen[p.id] = i
             _check_updatable(p, i)
+        self._check_params(params)
+        for i, p in enumerate(params):
             owner = _owners.get(p.id)
             owner = owner() if owner is not None else None
             if owner is not None:
@@ -257,6 +265,7 @@ class Optimizer:
         for p in params:
             self._scratch_for(p.data)
         self._released = False
+        self._pointer_tables = _kernels.PointerTables()  # GPU: the fused kernel's tables
         # Ownership last: nothing above may fail after the parameters are locked.
         self._owner_ref = weakref.ref(self)
         ids = [p.id for p in params]
@@ -330,13 +339,59 @@ class Optimizer:
         The reference path: one parameter at a time through `_update`. steps[i] is counted
         first, so `_update` sees the count *including* this step (Adam's t; 1 on the first).
         """
+        gpu = [k for k, g in enumerate(grads) if backend.is_gpu_array(g)]
+        if gpu:
+            self._apply_updates_gpu([indices[k] for k in gpu], [grads[k] for k in gpu])
+            if len(gpu) == len(grads):
+                return
         for i, g in zip(indices, grads):
-            self.steps[i] += 1
-            self._update(i, self.params[i].data, g)
+            if not backend.is_gpu_array(g):
+                self.steps[i] += 1
+                self._update(i, self.params[i].data, g)
 
     def _update(self, i: int, p, g) -> None:
         """Update parameter array `p` (index i) in place with gradient `g` (may be overwritten)."""
         raise NotImplementedError
+
+    def _check_params(self, params: list) -> None:
+        """Subclass hook: refuse parameters this optimizer cannot handle (before owning them)."""
+
+    # ------------------------------------------------------------ the GPU path
+    def _update_rule(self) -> UpdateRule:
+        """The CUDA twin of `_update`, as an UpdateRule (see _kernels.py)."""
+        raise NotImplementedError
+
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The update rule's float arguments for parameters whose step count is `step`."""
+        raise NotImplementedError
+
+    def _apply_updates_gpu(self, indices: list[int], grads: list) -> None:
+        """The same update as `_update`, by CUDA kernels and with no host round trip.
+
+        Parameters are grouped by dtype and step count (the bias corrections depend on it;
+        in normal training every parameter has the same count, so there is one group) and
+        each group is updated by one fused launch, or one launch per parameter when
+        `self.fused` is False. Hyperparameters are kernel arguments: nothing recompiles.
+        """
+        rule = self._update_rule()
+        groups: dict[tuple, list[int]] = {}
+        for position, i in enumerate(indices):
+            self.steps[i] += 1
+            key = (np.dtype(self.params[i].dtype), self.steps[i])
+            groups.setdefault(key, []).append(position)
+        for (_, step), positions in groups.items():
+            members = [indices[k] for k in positions]
+            arrays = {"p": [self.params[i].data for i in members]}
+            arrays["g"] = [grads[k] for k in positions]
+            for name in self.state_names:
+                arrays[name] = [self.state[name][i] for i in members]
+            scalars = self._kernel_scalars(step)
+            if self.fused:
+                _kernels.launch_fused(rule, arrays, scalars, self._pointer_tables)
+            else:
+                for j in range(len(members)):
+                    one = {role: arrays[role][j] for role in rule.arrays}
+                    _kernels.launch_per_parameter(rule, one, scalars)
 
     # ------------------------------------------------------------ checks and housekeeping
     def _check_gradient(self, i: int, p: Tensor, g) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import backend
+from ._kernels import UpdateRule
 from .optimizer import Optimizer, _count, check_flag, check_number
 
 # ---------------------------------------------------------------- the update rule
@@ -70,6 +71,35 @@ def sgd_update_numpy(
     xp.subtract(p, scratch, out=p)
 
 
+# The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
+# Scalars are host floats in float64 (one_minus_dampening = 1 - dampening), so each rounding
+# step is the one the NumPy code above makes; C is the compute type (float or double).
+#
+#   g <- -g                                       (maximize)
+#   g <- g + weight_decay * p
+#   buf <- g  (first step)  |  buf <- momentum * buf + (1 - dampening) * g
+#   g <- g + momentum * buf  (nesterov)  |  g <- buf
+#   p <- p - lr * g
+SGD_UPDATE_CUDA = r"""
+template <typename T, typename C>
+__device__ __forceinline__ void sgd_update(
+    T& p_, const T g_, T* buf_,
+    const C lr, const C momentum, const C one_minus_dampening, const C weight_decay,
+    const bool first_step, const bool use_momentum, const bool nesterov, const bool maximize)
+{
+    C g = maximize ? -(C)g_ : (C)g_;
+    const C p = (C)p_;
+    if (weight_decay != 0) g = g + p * weight_decay;
+    if (use_momentum) {
+        const C buf = first_step ? g : (C)*buf_ * momentum + g * one_minus_dampening;
+        *buf_ = (T)buf;
+        g = nesterov ? g + buf * momentum : buf;
+    }
+    p_ = (T)(p - g * lr);
+}
+"""
+
+
 # ---------------------------------------------------------------- the optimizer
 
 
@@ -113,6 +143,38 @@ class SGD(Optimizer):
             maximize=self.maximize,
             first_step=self.steps[i] == 1,  # steps[i] already counts this step
         )
+
+    def _update_rule(self) -> UpdateRule:
+        """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
+        use_momentum = self.momentum != 0
+        flags = ", ".join(
+            "true" if f else "false" for f in (use_momentum, self.nesterov, self.maximize)
+        )
+        name = "sgd_update" + ("_momentum" if use_momentum else "")
+        name += ("_nesterov" if self.nesterov else "") + ("_maximize" if self.maximize else "")
+        return UpdateRule(
+            name=name,
+            source=SGD_UPDATE_CUDA,
+            inputs=("g",),
+            outputs=("p",) + self.state_names,
+            scalars=("lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"),
+            call=(
+                "sgd_update<T, C>(p, g, "
+                + ("&momentum_buffer" if use_momentum else "(T*)0")
+                + ", (C)lr, (C)momentum, (C)one_minus_dampening, (C)weight_decay, "
+                f"first_step != 0, {flags})"
+            ),
+        )
+
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step `step` (1 on their first update)."""
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "one_minus_dampening": 1 - self.dampening,
+            "weight_decay": self.weight_decay,
+            "first_step": 1.0 if step == 1 else 0.0,
+        }
 
     def _hyperparameters(self) -> dict[str, float]:
         return {
