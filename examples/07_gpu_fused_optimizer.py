@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             "machine has none.\nOn a GPU it prints, for MLPs of a few sizes, the time of one "
             "AdamW step on the CPU (NumPy) and on the GPU (one fused CUDA kernel), the speed-up, "
             "and the largest difference between the parameters the two devices computed "
-            "(about 1e-7: the same formula, in float32, on both)."
+            "(the same formula in float32 on both: 0 on an H100)."
         )
         return 0
 

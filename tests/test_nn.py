@@ -141,6 +141,21 @@ def test_to_moves_arrays_in_place_keeping_parameter_identity(device):
     assert all(p.device == "cpu" for p in net.parameters())
 
 
+def test_an_optimizer_made_before_the_move_keeps_working(device):
+    from minigrad import optim
+
+    net = Net()
+    opt = optim.Adam(net.parameters(), lr=0.1)
+    before = [p.numpy().copy() for p in net.parameters()]
+    net.to(device)
+    x = mg.randn(5, 4, device=device)
+    opt.step(net(x).sum().backward())
+    after = net.parameters()
+    assert all(p.device == device for p in after)
+    assert all(not np.array_equal(p.numpy(), b) for p, b in zip(after, before))
+    opt.release()
+
+
 @pytest.mark.gpu
 def test_to_gpu_and_back():
     net = Net().to_gpu()
