@@ -10,6 +10,11 @@ or, all in one:
     history = trainer.fit(model, loader, epochs=10, loss_fn=cross_entropy,
                           validate=lambda: {"val_acc": accuracy(model, X_val, y_val)})
 
+A two-hour run survives a crash: with checkpoint_dir, fit saves a checkpoint at each epoch's
+end, and running the same script again resumes from the newest good one:
+
+    trainer.fit(model, loader, epochs=100, loss_fn=cross_entropy, checkpoint_dir="runs/mlp")
+
 The running loss stays on the loss's device (a 0-d array): train_step never waits for the
 GPU; epoch_avg_loss() reads it once per epoch.
 
@@ -181,6 +186,10 @@ class Trainer:
         validate=None,
         progress: bool | None = None,
         on_epoch_end=None,
+        checkpoint_dir=None,
+        resume: bool = True,
+        keep_last: int | None = 3,
+        schedulers=(),
     ) -> list[dict]:
         """Train for `epochs` passes over `loader`; returns (and extends) self.history.
 
@@ -192,8 +201,20 @@ class Trainer:
         progress: a tqdm bar per epoch; by default only when stdout is a terminal
             (no bar, silently, if tqdm is not installed).
         on_epoch_end: called with each epoch's record; returning True stops training.
+        checkpoint_dir: save a checkpoint there at the end of each epoch (epoch-<n>.npz:
+            the model, the optimizers, this trainer, `schedulers`, the loader's shuffling
+            state when it has one, and the random generator), keeping the newest
+            `keep_last` (None keeps all). Needs a model with state_dict().
+        resume: with checkpoint_dir, first load the newest good checkpoint there (a damaged
+            one is skipped with a warning), so that running the same script again after a
+            crash continues where it stopped.
+        schedulers: schedulers to save and restore with the checkpoints (fit does not step
+            them: do that in the step function or on_epoch_end).
 
         Each record: {"epoch": n, "train_loss": ..., **validate()}.
+
+        fit trains until self.epoch reaches (self.epoch before resuming) + epochs: a fresh
+        Trainer resumed at epoch 7 of fit(..., epochs=20) trains epochs 8 to 20.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -203,7 +224,12 @@ class Trainer:
             raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
         tqdm = _tqdm_or_none(progress)
         last_epoch = self.epoch + epochs
-        for _ in range(epochs):
+        saving = None
+        if checkpoint_dir is not None:
+            saving = self._checkpointing(model_or_step, loader, schedulers, keep_last)
+            if resume:
+                saving.load_latest(checkpoint_dir)
+        while self.epoch < last_epoch:
             number = self.epoch + 1
             _set_mode(model_or_step, "train")
             total = len(loader) if hasattr(loader, "__len__") else None
@@ -229,9 +255,34 @@ class Trainer:
             if bar is not None:
                 bar.set_postfix({k: v for k, v in record.items() if k != "epoch"})
                 bar.close()
-            if on_epoch_end is not None and on_epoch_end(record) is True:
+            stop = on_epoch_end is not None and on_epoch_end(record) is True
+            if saving is not None:  # after on_epoch_end, which may step schedulers
+                saving.save_epoch(checkpoint_dir)
+            if stop:
                 break
         return self.history
+
+    def _checkpointing(self, model, loader, schedulers, keep_last) -> _Checkpointing:
+        """Check fit's checkpoint arguments and gather what each checkpoint holds."""
+        if not (hasattr(model, "state_dict") and hasattr(model, "load_state_dict")):
+            raise TypeError(
+                "checkpoint_dir needs the model's parameters: pass a model with "
+                "state_dict()/load_state_dict() (an nn.Module) and loss_fn, not "
+                f"{type(model).__name__}"
+            )
+        if keep_last is not None and (
+            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
+        ):
+            raise ValueError(f"keep_last must be an integer >= 1 or None, got {keep_last!r}")
+        stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
+        objects = {
+            "model": model,
+            "optimizers": self.optimizers,
+            "trainer": self,
+            "schedulers": list(schedulers),
+            "loaders": [loader] if stateful else [],
+        }
+        return _Checkpointing(objects, keep_last)
 
     # ------------------------------------------------------------ saving and loading
     def state_dict(self) -> dict:
@@ -279,6 +330,35 @@ class Trainer:
 
 
 # ---------------------------------------------------------------- helpers of fit()
+
+
+class _Checkpointing:
+    """fit()'s link to minigrad.checkpoint: which objects to save, and how many files to keep.
+
+    checkpoint.py lives a floor above this file (floor 6), so it is imported here, when a
+    checkpoint_dir is given, not when minigrad.optim is imported: the optimizers never
+    depend on it, and the module-level imports keep pointing down.
+    """
+
+    def __init__(self, objects: dict, keep_last: int | None):
+        from .. import checkpoint  # floor 6, imported on use: see the docstring
+
+        self.checkpoint = checkpoint
+        self.objects = objects
+        self.keep_last = keep_last
+
+    def load_latest(self, directory) -> dict | None:
+        return self.checkpoint.load_latest(directory, **self.objects)
+
+    def save_epoch(self, directory):
+        trainer = self.objects["trainer"]
+        return self.checkpoint.save_epoch(
+            directory,
+            trainer.epoch,
+            keep_last=self.keep_last,
+            extra={"epoch": trainer.epoch},
+            **self.objects,
+        )
 
 
 def _closure(model_or_step, loss_fn, batch):
