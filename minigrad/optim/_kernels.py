@@ -41,11 +41,6 @@ template <typename T> struct minigrad_compute { typedef float type; };
 template <> struct minigrad_compute<double> { typedef double type; };
 """
 _OPTIONS = ("--fmad=false",)
-_CTYPES = {
-    np.dtype(np.float16): "float16",
-    np.dtype(np.float32): "float",
-    np.dtype(np.float64): "double",
-}
 
 
 @dataclass(frozen=True)
@@ -71,10 +66,6 @@ class UpdateRule:
     def arrays(self) -> tuple[str, ...]:
         """Array roles in table order: the outputs (p first) then the inputs."""
         return self.outputs + self.inputs
-
-
-def supported_dtype(dtype) -> bool:
-    return np.dtype(dtype) in _CTYPES
 
 
 # ---------------------------------------------------------------- building kernels (cached)
@@ -111,18 +102,19 @@ def per_parameter_kernel(rule: UpdateRule):
     return _cached(("per_parameter", rule), build)
 
 
-def fused_kernel(rule: UpdateRule, dtype):
-    """ElementwiseKernel updating every parameter of a group in one launch (see module doc)."""
-    ctype = _CTYPES[np.dtype(dtype)]
+def fused_kernel(rule: UpdateRule):
+    """ElementwiseKernel updating every parameter of a group in one launch (see module doc).
+
+    `like` is the first parameter, passed only so that CuPy knows the element type T (and
+    defines float16 for it); every array is reached through the table.
+    """
 
     def build():
         cupy = backend.cupy_module()
-        in_params = ", ".join(
-            ["raw uint64 table", "int32 n_tensors"] + [f"float64 {s}" for s in rule.scalars]
-        )
+        scalars = [f"float64 {s}" for s in rule.scalars]
+        in_params = ", ".join(["raw T like", "raw uint64 table", "int32 n_tensors"] + scalars)
         lines = [
-            f"typedef {ctype} T;",
-            "typedef minigrad_compute<T>::type C;",
+            "typedef typename minigrad_compute<T>::type C;",
             "// Which parameter holds element i? Binary search in offsets table[0..n_tensors].",
             "int lo = 0, hi = n_tensors;",
             "while (hi - lo > 1) {",
@@ -142,13 +134,13 @@ def fused_kernel(rule: UpdateRule, dtype):
             in_params,
             "",
             "\n".join(lines),
-            name=f"minigrad_fused_{rule.name}_{ctype.replace('16', '_16')}",
+            name=f"minigrad_fused_{rule.name}",
             preamble=_COMMON_PREAMBLE + rule.source,
             options=_OPTIONS,
             no_return=True,
         )
 
-    return _cached(("fused", rule, ctype), build)
+    return _cached(("fused", rule), build)
 
 
 # ---------------------------------------------------------------- launching
@@ -162,11 +154,11 @@ def launch_per_parameter(rule: UpdateRule, arrays: dict, scalars: dict) -> None:
 def launch_fused(rule: UpdateRule, arrays: dict, scalars: dict, tables: PointerTables) -> None:
     """One launch for many parameters. `arrays` maps each role to a list (one per parameter)."""
     params = arrays[rule.arrays[0]]
-    kernel = fused_kernel(rule, params[0].dtype)
     table, total = tables.table_for([arrays[a] for a in rule.arrays])
     if total == 0:
         return
-    kernel(table, np.int32(len(params)), *[float(scalars[s]) for s in rule.scalars], size=total)
+    args = [float(scalars[s]) for s in rule.scalars]
+    fused_kernel(rule)(params[0], table, np.int32(len(params)), *args, size=total)
 
 
 class _Entry:
