@@ -15,6 +15,7 @@ with t the parameter's own step count (1 on its first update):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -192,24 +193,8 @@ class Adam(Optimizer):
 
     def _update_rule(self) -> UpdateRule:
         """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
-        decoupled, amsgrad, maximize = (
-            _cuda_bool(f) for f in (self.decoupled_weight_decay, self.amsgrad, self.maximize)
-        )
-        name = type(self).__name__.lower() + "_update" + ("_amsgrad" if self.amsgrad else "")
-        return UpdateRule(
-            name=name + ("_maximize" if self.maximize else ""),
-            source=ADAM_UPDATE_CUDA,
-            inputs=("g",),
-            outputs=("p",) + self.state_names,
-            scalars=_ADAM_SCALARS,
-            call=(
-                "adam_update<T, C>(p, g, exp_avg, exp_avg_sq, "
-                + ("&max_exp_avg_sq" if self.amsgrad else "(T*)0")
-                + ", (C)decay, (C)weight_decay, (C)beta1, (C)one_minus_beta1, (C)beta2, "
-                "(C)one_minus_beta2, (C)step_size, (C)bc2_sqrt, (C)eps, "
-                f"{decoupled}, {amsgrad}, {maximize})"
-            ),
-        )
+        name = type(self).__name__.lower()
+        return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
 
     def _kernel_scalars(self, step: int) -> dict[str, float]:
         """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
@@ -291,6 +276,26 @@ class AdamW(Adam):
         maximize: bool = False,
     ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+@functools.cache
+def _adam_rule(name: str, decoupled: bool, amsgrad: bool, maximize: bool) -> UpdateRule:
+    """The UpdateRule of one option set; cached, so a step builds no strings."""
+    flags = ", ".join(_cuda_bool(f) for f in (decoupled, amsgrad, maximize))
+    state_names = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+    return UpdateRule(
+        name=name + "_update" + ("_amsgrad" if amsgrad else "") + ("_maximize" if maximize else ""),
+        source=ADAM_UPDATE_CUDA,
+        inputs=("g",),
+        outputs=("p",) + state_names,
+        scalars=_ADAM_SCALARS,
+        call=(
+            "adam_update<T, C>(p, g, exp_avg, exp_avg_sq, "
+            + ("&max_exp_avg_sq" if amsgrad else "(T*)0")
+            + ", (C)decay, (C)weight_decay, (C)beta1, (C)one_minus_beta1, (C)beta2, "
+            f"(C)one_minus_beta2, (C)step_size, (C)bc2_sqrt, (C)eps, {flags})"
+        ),
+    )
 
 
 _ADAM_SCALARS = (

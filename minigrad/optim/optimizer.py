@@ -266,6 +266,9 @@ class Optimizer:
             self._scratch_for(p.data)
         self._released = False
         self._pointer_tables = _kernels.PointerTables()  # GPU: the fused kernel's tables
+        # The parameter arrays last fully checked (contiguous, state on their device and of
+        # their shape); None forces the full check on the first step.
+        self._checked_data: list = [None] * len(params)
         # Ownership last: nothing above may fail after the parameters are locked.
         self._owner_ref = weakref.ref(self)
         ids = [p.id for p in params]
@@ -318,11 +321,23 @@ class Optimizer:
                 f"not a {type(grads).__name__}"
             )
         indices = []
+        checked = self._checked_data
         for i, p in enumerate(self.params):
             g = grads.get(p)
-            if g is not None:
+            if g is None:
+                continue
+            data = p.data
+            # Fast path, taken every step in steady state: the parameter's array is the one
+            # fully checked before, and the gradient matches it. Anything else takes the
+            # full check, which names what is wrong.
+            if (
+                data is not checked[i]
+                or type(g) is not type(data)
+                or g.shape != data.shape
+                or g.dtype != data.dtype
+            ):
                 self._check_gradient(i, p, g)
-                indices.append(i)
+            indices.append(i)
         if not indices:
             raise ValueError(
                 f"the GradientStore holds none of this optimizer's {len(self.params)} "
@@ -426,9 +441,16 @@ class Optimizer:
                 )
 
     def _sync_state(self, indices: list[int]) -> None:
-        """Move state buffers to where their parameter now lives (after model.to("gpu"))."""
+        """Move state buffers to where their parameter now lives (after model.to("gpu")).
+
+        Only parameters whose array object changed since the last step need a look; the
+        array is then remembered as checked (see the fast path in step()).
+        """
         for i in indices:
             p = self.params[i].data
+            if p is self._checked_data[i]:
+                continue
+            self._checked_data[i] = p
             for name in self.state_names:
                 buf = self.state[name][i]
                 if type(buf) is not type(p):
@@ -545,6 +567,7 @@ class Optimizer:
             setattr(self, attribute, value)
         self.steps = steps
         self.state = new_state
+        self._checked_data = [None] * len(self.params)
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v:g}" for k, v in self._hyperparameters().items())

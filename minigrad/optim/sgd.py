@@ -13,6 +13,7 @@ The algorithm is PyTorch's (torch.optim.SGD, _single_tensor_sgd), term by term:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from .. import backend
@@ -146,25 +147,7 @@ class SGD(Optimizer):
 
     def _update_rule(self) -> UpdateRule:
         """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
-        use_momentum = self.momentum != 0
-        flags = ", ".join(
-            "true" if f else "false" for f in (use_momentum, self.nesterov, self.maximize)
-        )
-        name = "sgd_update" + ("_momentum" if use_momentum else "")
-        name += ("_nesterov" if self.nesterov else "") + ("_maximize" if self.maximize else "")
-        return UpdateRule(
-            name=name,
-            source=SGD_UPDATE_CUDA,
-            inputs=("g",),
-            outputs=("p",) + self.state_names,
-            scalars=("lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"),
-            call=(
-                "sgd_update<T, C>(p, g, "
-                + ("&momentum_buffer" if use_momentum else "(T*)0")
-                + ", (C)lr, (C)momentum, (C)one_minus_dampening, (C)weight_decay, "
-                f"first_step != 0, {flags})"
-            ),
-        )
+        return _sgd_rule(self.momentum != 0, self.nesterov, self.maximize)
 
     def _kernel_scalars(self, step: int) -> dict[str, float]:
         """The kernel's arguments for parameters at step `step` (1 on their first update)."""
@@ -208,6 +191,27 @@ class SGD(Optimizer):
             f"dampening={self.dampening:g}, nesterov={self.nesterov}, "
             f"weight_decay={self.weight_decay:g}, maximize={self.maximize})"
         )
+
+
+@functools.cache
+def _sgd_rule(use_momentum: bool, nesterov: bool, maximize: bool) -> UpdateRule:
+    """The UpdateRule of one option set; cached, so a step builds no strings."""
+    flags = ", ".join("true" if f else "false" for f in (use_momentum, nesterov, maximize))
+    name = "sgd_update" + ("_momentum" if use_momentum else "")
+    name += ("_nesterov" if nesterov else "") + ("_maximize" if maximize else "")
+    return UpdateRule(
+        name=name,
+        source=SGD_UPDATE_CUDA,
+        inputs=("g",),
+        outputs=("p",) + (("momentum_buffer",) if use_momentum else ()),
+        scalars=("lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"),
+        call=(
+            "sgd_update<T, C>(p, g, "
+            + ("&momentum_buffer" if use_momentum else "(T*)0")
+            + ", (C)lr, (C)momentum, (C)one_minus_dampening, (C)weight_decay, "
+            f"first_step != 0, {flags})"
+        ),
+    )
 
 
 def _check_sgd(lr, momentum, dampening, nesterov, weight_decay, maximize) -> tuple:
