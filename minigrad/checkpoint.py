@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -251,13 +252,14 @@ def load(
     json_keys = set(meta["json_keys"])
 
     # 1. Check every part against its live object; collect (what, object, new, old) to apply.
+    # The model first: "saved from another model" is the likeliest problem and the clearest.
     parts: list[tuple[str, object, object, object]] = []
-    for k, opt in enumerate(optimizers):
-        new, old = _check_optimizer(path, k, opt, _section(arrays, f"optim.{k}", json_keys))
-        parts.append((f"optimizers[{k}]", opt, new, old))
     if model is not None:
         new, old = _check_model(path, model, _section(arrays, "model", json_keys))
         parts.append(("model", model, new, old))
+    for k, opt in enumerate(optimizers):
+        new, old = _check_optimizer(path, k, opt, _section(arrays, f"optim.{k}", json_keys))
+        parts.insert(k, (f"optimizers[{k}]", opt, new, old))  # applied first, see below
     for k, sched in enumerate(schedulers):
         state = _section(arrays, f"sched.{k}", json_keys)
         owners = [*optimizers, getattr(sched, "optimizer", None)]
@@ -332,8 +334,8 @@ def _read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise corrupt(f"it is truncated or corrupt ({exc})") from None
     except EOFError:
         raise corrupt("the file is empty or truncated") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise corrupt(f"it is truncated or corrupt ({exc})") from None
+    except Exception as exc:  # BadZipFile, OSError, or whatever a damaged header raises
+        raise corrupt(f"it is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise corrupt("it holds a single .npy array, not a zip of arrays written by mg.save")
     with npz:
@@ -356,10 +358,10 @@ def _read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                     f"{path}: unknown key {unknown[0]!r}: it is not listed in {META_KEY}"
                 )
             arrays = {key: _read_member(npz, key, corrupt) for key in sorted(listed)}
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
-            raise corrupt(f"it is truncated or corrupt ({exc})") from None
+        except CheckpointError:
+            raise
+        except Exception as exc:  # BadZipFile (bad CRC), EOFError, or a mangled .npy header
+            raise corrupt(f"it is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     if "sha256:" + _checksum(arrays) != meta["checksum"]:
         raise corrupt(
             "the checksum over its arrays does not match the one in meta.json: the file was "
@@ -384,6 +386,7 @@ def _read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _read_member(npz, key: str, corrupt) -> np.ndarray:
+    _check_header(npz, key, corrupt)
     try:
         value = npz[key]
     except ValueError as exc:
@@ -395,6 +398,33 @@ def _read_member(npz, key: str, corrupt) -> np.ndarray:
     if value.dtype.kind not in _PLAIN_KINDS or value.dtype.fields is not None:
         raise corrupt(f"{key!r} has dtype {value.dtype}; entries must be numbers, bools or text")
     return value
+
+
+def _check_header(npz, key: str, corrupt) -> None:
+    """Read an entry's .npy header only: no Python objects, and exactly as many bytes as
+    its dtype and shape need. (So a forged header cannot make np.load allocate any size:
+    the memory used stays bounded by the file's size.)"""
+    try:
+        info = npz.zip.getinfo(f"{key}.npy")
+    except KeyError:
+        raise corrupt(f"{key!r} is not a NumPy array (a member that is no .npy file)") from None
+    with npz.zip.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise corrupt(f"{key!r} is a .npy file of version {version}; np.savez writes 1.0")
+        header_size = f.tell()
+    if dtype.hasobject:
+        raise corrupt(f"{key!r} holds Python objects (a pickled array), refused")
+    needed = math.prod(shape) * dtype.itemsize
+    if info.file_size - header_size != needed:
+        raise corrupt(
+            f"{key!r}: its header says {dtype} of shape {shape} ({needed} bytes), but the entry "
+            f"holds {info.file_size - header_size} bytes"
+        )
 
 
 def _parse_meta(path: Path, value: np.ndarray) -> dict:
