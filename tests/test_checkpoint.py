@@ -1,6 +1,8 @@
 """Checkpoints: exact resume in a new process, crash safety, every bad file refused with the
 live objects unchanged, fit(checkpoint_dir, resume), GPU <-> CPU, safetensors export."""
 
+import ast
+import inspect
 import io
 import json
 import os
@@ -715,12 +717,38 @@ def test_fit_checkpoint_arguments_are_checked(tmp_path):
         run.trainer.fit(run.model, run.loader, epochs=1, loss_fn=F.cross_entropy,
                         checkpoint_dir=tmp_path, keep_last=0)  # fmt: skip
 
+    with pytest.raises(TypeError, match="schedulers\\[0\\]"):
+        run.trainer.fit(run.model, run.loader, epochs=1, loss_fn=F.cross_entropy,
+                        checkpoint_dir=tmp_path, schedulers=[run.optimizers[0].lr])  # fmt: skip
+
     def step(xb, yb):
         return F.cross_entropy(run.model(xb), yb)
 
     with pytest.raises(TypeError, match="state_dict"):
         run.trainer.fit(step, run.loader, epochs=1, checkpoint_dir=tmp_path)
     assert run.trainer.epoch == 0
+
+
+def imports_of(module, top_level_only=False):
+    tree = ast.parse(inspect.getsource(module))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    return [
+        ("." * node.level + (node.module or ""), [alias.name for alias in node.names])
+        for node in nodes
+        if isinstance(node, ast.ImportFrom)
+    ]
+
+
+def test_the_floors_point_down():
+    """checkpoint.py (floor 6) knows the objects only by their state_dict() methods, and
+    trainer.py (floor 5) imports it only when fit() is asked to checkpoint."""
+    from minigrad.optim import trainer as trainer_module
+
+    ours = [(m, names) for m, names in imports_of(checkpoint) if m.startswith(".")]
+    assert ours == [(".", ["__version__", "backend"]), (".", ["random"])], ours
+    top = imports_of(trainer_module, top_level_only=True)
+    assert not any("checkpoint" in m or "checkpoint" in names for m, names in top), top
+    assert ("..", ["checkpoint"]) in imports_of(trainer_module)
 
 
 # ---------------------------------------------------------------- GPU <-> CPU

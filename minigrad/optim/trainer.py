@@ -274,12 +274,16 @@ class Trainer:
             isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
         ):
             raise ValueError(f"keep_last must be an integer >= 1 or None, got {keep_last!r}")
+        schedulers = [schedulers] if hasattr(schedulers, "state_dict") else list(schedulers)
+        for i, sched in enumerate(schedulers):
+            if not (hasattr(sched, "state_dict") and hasattr(sched, "load_state_dict")):
+                raise TypeError(f"schedulers[{i}] is a {type(sched).__name__}, not a scheduler")
         stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
         objects = {
             "model": model,
             "optimizers": self.optimizers,
             "trainer": self,
-            "schedulers": list(schedulers),
+            "schedulers": schedulers,
             "loaders": [loader] if stateful else [],
         }
         return _Checkpointing(objects, keep_last)
