@@ -118,7 +118,11 @@ def save(
 
     The previous file at `path` stays intact until the new one is complete on disk.
     """
-    optimizers = _default_optimizers(optimizers, trainer)
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(f"extra must be a dict of JSON values, got {type(extra).__name__}")
+    optimizers = _as_list(_default_optimizers(optimizers, trainer), "optimizers")
+    schedulers = _as_list(schedulers, "schedulers")
+    loaders = _as_list(loaders, "loaders")
     arrays: dict[str, np.ndarray] = {}
     json_keys: list[str] = []
     dtypes: list[str] = []
@@ -128,9 +132,6 @@ def save(
             arrays[f"model.{name}"] = host
             if str(host.dtype) not in dtypes:
                 dtypes.append(str(host.dtype))
-    optimizers = _as_list(optimizers, "optimizers")
-    schedulers = _as_list(schedulers, "schedulers")
-    loaders = _as_list(loaders, "loaders")
     for k, opt in enumerate(optimizers):
         _encode(f"optim.{k}", _state_of(opt, f"optimizers[{k}]"), arrays, json_keys)
     for k, sched in enumerate(schedulers):
@@ -149,7 +150,7 @@ def save(
         "minigrad_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dtype": ",".join(dtypes) if dtypes else None,
-        "extra": _json_value(extra if extra is not None else {}, "extra"),
+        "extra": _json_value(dict(extra or {}), "extra"),
         "contents": {
             "model": model is not None,
             "optimizers": len(optimizers),

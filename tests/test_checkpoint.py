@@ -351,6 +351,8 @@ def test_a_value_that_is_not_json_is_refused_before_writing(tmp_path):
     run.trainer.history.append({"epoch": 1, "train_loss": 0.5})
     with pytest.raises(TypeError, match="extra"):
         checkpoint.save(tmp_path / "c.npz", **objects(run), extra={"when": object()})
+    with pytest.raises(TypeError, match="extra must be a dict"):
+        checkpoint.save(tmp_path / "c.npz", **objects(run), extra=[1, 2])
     run.trainer.history[0]["weights"] = object()  # validate() may return anything
     with pytest.raises(TypeError, match="trainer.history"):
         checkpoint.save(tmp_path / "c.npz", **objects(run))
