@@ -36,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import minigrad as mg
 from minigrad import data, nn, optim
 from minigrad.nn import functional as F
@@ -89,18 +87,10 @@ def evaluate(model, X, y) -> float:
     return acc
 
 
-def save_checkpoint(path: Path, model, optimizers: dict, history: list) -> None:
-    """model.state_dict() and each optimizer's flat state in one .npz file.
-
-    (A stand-in until minigrad has its own checkpoint format: load it with np.load, then
-    model.load_state_dict({k[6:]: v for k, v in f.items() if k.startswith("model.")}).)
-    """
-    arrays = {f"model.{name}": value for name, value in model.state_dict().items()}
-    for prefix, opt in optimizers.items():
-        arrays.update({f"{prefix}.{k}": v for k, v in opt.state_dict().to_flat().items()})
-    arrays["history.train_loss"] = np.array([r["train_loss"] for r in history])
-    arrays["history.val_acc"] = np.array([r["val_acc"] for r in history])
-    np.savez(path, **arrays)
+def save_checkpoint(path: Path, model, trainer, loader, history: list) -> None:
+    """Everything needed to resume, in one file that is safe to open (see mg.load)."""
+    extra = {"history": history}
+    mg.save(path, model=model, trainer=trainer, loaders=[loader], extra=extra)
 
 
 def save_plot(path: Path, history: list, test_acc: float) -> None:
@@ -199,7 +189,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_plot(out / "digits_loss.png", history, test_acc)
-    save_checkpoint(out / "checkpoint.npz", model, {"opt_w": opt_w, "opt_b": opt_b}, history)
+    save_checkpoint(out / "checkpoint.npz", model, trainer, loader, history)
     total = time.perf_counter() - start
     print(
         f"saved {out / 'digits_loss.png'} and {out / 'checkpoint.npz'} "

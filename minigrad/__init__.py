@@ -9,12 +9,20 @@ grads[x]                     # array([[2., 4.]], dtype=float32)
 
 __version__ = "0.1.0"
 
-from . import backend, optim, random
+from . import backend, data, nn, optim, random
 from .backend import (
     DeviceError,
     get_default_device,
     gpu_available,
     set_default_device,
+)
+from .checkpoint import (
+    CheckpointError,
+    CorruptCheckpointError,
+    export_safetensors,
+    load,
+    read_info,
+    save,
 )
 from .gradcheck import GradcheckError, gradcheck
 from .gradients import GradientStore
