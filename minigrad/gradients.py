@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator
 
 def _key(param) -> int:
     """The integer id of a parameter given as a tensor or as its id."""
-    if isinstance(param, int) and not isinstance(param, bool):
+    if type(param) is int:  # `type(...) is`, not isinstance: fast, and True is not an id
         return param
     key = getattr(param, "id", None)
-    if not isinstance(key, int):
+    if type(key) is not int:
         raise TypeError(f"a GradientStore is keyed by tensors or their integer ids, not {param!r}")
     return key
 

@@ -151,10 +151,16 @@ def launch_per_parameter(rule: UpdateRule, arrays: dict, scalars: dict) -> None:
     kernel(*args, *[arrays[a] for a in rule.outputs])
 
 
-def launch_fused(rule: UpdateRule, arrays: dict, scalars: dict, tables: PointerTables) -> None:
-    """One launch for many parameters. `arrays` maps each role to a list (one per parameter)."""
+def launch_fused(
+    rule: UpdateRule, arrays: dict, scalars: dict, tables: PointerTables, layout
+) -> None:
+    """One launch for many parameters. `arrays` maps each role to a list (one per parameter).
+
+    `layout` is a hashable name for every array except the inputs (the gradients): the
+    caller promises those arrays are the same objects whenever it passes the same layout.
+    """
     params = arrays[rule.arrays[0]]
-    table, total = tables.table_for([arrays[a] for a in rule.arrays])
+    table, total = tables.table_for([arrays[a] for a in rule.arrays], layout, rule.inputs)
     if total == 0:
         return
     args = [float(scalars[s]) for s in rule.scalars]
@@ -179,13 +185,17 @@ class PointerTables:
         self._retiring: list[_Entry] = []
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
-    def table_for(self, rows: list[list]):
-        """(device table, total element count) for arrays[role][param] laid out as rows."""
-        sizes = tuple(a.size for a in rows[0])
-        key = sizes + tuple(a.data.ptr for row in rows for a in row)
+    def table_for(self, rows: list[list], layout, inputs: tuple):
+        """(device table, total element count) for arrays[role][param] laid out as rows.
+
+        The key: `layout` (naming the first rows) and the pointers of the last
+        len(inputs) rows, the gradients, which are new arrays every step.
+        """
+        key = (layout,) + tuple(a.data.ptr for row in rows[-len(inputs) :] for a in row)
         entry = self._entries.get(key)
         cupy = backend.cupy_module()
         stream = cupy.cuda.get_current_stream()
+        sizes = [a.size for a in rows[0]]
         if entry is None:
             entry = self._upload(key, sizes, rows, stream)
         else:

@@ -269,6 +269,7 @@ class Optimizer:
         # The parameter arrays last fully checked (contiguous, state on their device and of
         # their shape); None forces the full check on the first step.
         self._checked_data: list = [None] * len(params)
+        self._layout_version = 0
         # Ownership last: nothing above may fail after the parameters are locked.
         self._owner_ref = weakref.ref(self)
         ids = [p.id for p in params]
@@ -392,17 +393,19 @@ class Optimizer:
         groups: dict[tuple, list[int]] = {}
         for position, i in enumerate(indices):
             self.steps[i] += 1
-            key = (np.dtype(self.params[i].dtype), self.steps[i])
-            groups.setdefault(key, []).append(position)
+            groups.setdefault((self.params[i].data.dtype, self.steps[i]), []).append(position)
         for (_, step), positions in groups.items():
-            members = [indices[k] for k in positions]
+            members = tuple(indices[k] for k in positions)
             arrays = {"p": [self.params[i].data for i in members]}
-            arrays["g"] = [grads[k] for k in positions]
             for name in self.state_names:
                 arrays[name] = [self.state[name][i] for i in members]
+            arrays["g"] = [grads[k] for k in positions]
             scalars = self._kernel_scalars(step)
             if self.fused:
-                _kernels.launch_fused(rule, arrays, scalars, self._pointer_tables)
+                # The parameter and state arrays of `members` stay the same objects until
+                # _layout_version changes, so only the gradients' pointers are looked at.
+                layout = (self._layout_version, members)
+                _kernels.launch_fused(rule, arrays, scalars, self._pointer_tables, layout)
             else:
                 for j in range(len(members)):
                     one = {role: arrays[role][j] for role in rule.arrays}
@@ -451,6 +454,7 @@ class Optimizer:
             if p is self._checked_data[i]:
                 continue
             self._checked_data[i] = p
+            self._layout_version += 1  # arrays replaced: the GPU pointer tables are stale
             for name in self.state_names:
                 buf = self.state[name][i]
                 if type(buf) is not type(p):
