@@ -43,34 +43,39 @@ def cases(quick: bool) -> dict[str, list[tuple]]:
     }
 
 
-def time_per_step(step, steps_per_run: int, runs: int) -> float:
-    """Median seconds per step over `runs` runs of `steps_per_run` back-to-back steps."""
+def time_interleaved(steps: dict, steps_per_run: int, runs: int) -> dict:
+    """Median seconds per step of each contender in `steps` ({name: step function}).
+
+    The contenders take turns, run by run, so that drift of the machine (clocks, other
+    load) touches them all alike.
+    """
     cupy = mg.backend.cupy_module()
     start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    for _ in range(3):
-        step()
-    cupy.cuda.get_current_stream().synchronize()
-    times = []
-    for _ in range(runs):
-        start.record()
-        for _ in range(steps_per_run):
+    for step in steps.values():
+        for _ in range(3):
             step()
-        end.record()
-        end.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
-    return float(np.median(times))
+    cupy.cuda.get_current_stream().synchronize()
+    times = {name: [] for name in steps}
+    for _ in range(runs):
+        for name, step in steps.items():
+            start.record()
+            for _ in range(steps_per_run):
+                step()
+            end.record()
+            end.synchronize()
+            times[name].append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def bench_copy(elements: int, steps_per_run, runs) -> float:
+def copy_step(elements: int):
+    """A copy of as many bytes as the update moves: 28 per element, 14 read + 14 written."""
     cupy = mg.backend.cupy_module()
-    # Copy as many bytes as the update moves (28 per element: 14 read + 14 written).
     source = cupy.random.random(elements * 7 // 2, dtype=np.float32)
     target = cupy.empty_like(source)
-    seconds = time_per_step(lambda: cupy.copyto(target, source), steps_per_run, runs)
-    return 2 * source.nbytes / seconds  # bytes read + bytes written, per second
+    return lambda: cupy.copyto(target, source), 2 * source.nbytes
 
 
-def bench_minigrad(shapes, fused: bool, steps_per_run, runs) -> float:
+def minigrad_step(shapes, fused: bool):
     cupy = mg.backend.cupy_module()
     params = [mg.randn(*s, device="gpu", requires_grad=True) for s in shapes]
     grads = [cupy.random.standard_normal(s, dtype=np.float32) for s in shapes]
@@ -82,12 +87,10 @@ def bench_minigrad(shapes, fused: bool, steps_per_run, runs) -> float:
         # A fresh store each step, as backward() would give; the same arrays, like the pool.
         opt.step(mg.GradientStore(dict(zip(ids, grads))))
 
-    seconds = time_per_step(step, steps_per_run, runs)
-    opt.release()
-    return seconds
+    return step
 
 
-def bench_torch(shapes, mode: str, steps_per_run, runs) -> float | None:
+def torch_step(shapes, mode: str):
     try:
         import torch
     except ImportError:
@@ -98,7 +101,7 @@ def bench_torch(shapes, mode: str, steps_per_run, runs) -> float | None:
     for p in params:
         p.grad = torch.randn_like(p)
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2, **{mode: True})
-    return time_per_step(opt.step, steps_per_run, runs)
+    return opt.step
 
 
 def main() -> None:
@@ -115,13 +118,19 @@ def main() -> None:
     rows = []
     for name, shapes in cases(args.quick).items():
         elements = int(sum(np.prod(s) for s in shapes))
-        copy_bw = bench_copy(elements, steps_per_run, runs)
-        times = {
-            "minigrad": bench_minigrad(shapes, True, steps_per_run, runs),
-            "per-param": bench_minigrad(shapes, False, steps_per_run, runs),
-            "torch fused": bench_torch(shapes, "fused", steps_per_run, runs),
-            "torch foreach": bench_torch(shapes, "foreach", steps_per_run, runs),
+        copy, copy_bytes = copy_step(elements)
+        contenders = {
+            "copy": copy,
+            "minigrad": minigrad_step(shapes, fused=True),
+            "per-param": minigrad_step(shapes, fused=False),
+            "torch fused": torch_step(shapes, "fused"),
+            "torch foreach": torch_step(shapes, "foreach"),
         }
+        measured = time_interleaved(
+            {k: v for k, v in contenders.items() if v is not None}, steps_per_run, runs
+        )
+        copy_bw = copy_bytes / measured.pop("copy")
+        times = {k: measured.get(k) for k in contenders if k != "copy"}
         rows.append(
             dict(case=name, tensors=len(shapes), elements=elements, copy_bw=copy_bw, times=times)
         )

@@ -28,21 +28,24 @@ from minigrad.nn import functional as F  # noqa: E402
 SIZES = (784, 256, 256, 10)
 
 
-def time_per_step(step, steps_per_run: int, runs: int) -> float:
+def time_interleaved(steps: dict, steps_per_run: int, runs: int) -> dict:
+    """Median seconds per step of each contender, taking turns run by run (see bench_optim)."""
     cupy = mg.backend.cupy_module()
     start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    for _ in range(10):
-        step()
-    cupy.cuda.get_current_stream().synchronize()
-    times = []
-    for _ in range(runs):
-        start.record()
-        for _ in range(steps_per_run):
+    for step in steps.values():
+        for _ in range(10):
             step()
-        end.record()
-        end.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
-    return float(np.median(times))
+    cupy.cuda.get_current_stream().synchronize()
+    times = {name: [] for name in steps}
+    for _ in range(runs):
+        for name, step in steps.items():
+            start.record()
+            for _ in range(steps_per_run):
+                step()
+            end.record()
+            end.synchronize()
+            times[name].append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def make_batches(batch: int, count: int = 8):
@@ -61,7 +64,7 @@ def mlp() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def bench_minigrad(batch: int, steps_per_run: int, runs: int) -> tuple[float, nn.Sequential]:
+def minigrad_step(batch: int):
     mg.manual_seed(0)
     model = mlp().to("gpu")
     named = list(model.named_parameters())
@@ -77,12 +80,10 @@ def bench_minigrad(batch: int, steps_per_run: int, runs: int) -> tuple[float, nn
         state["i"] += 1
         trainer.train_step(lambda: F.cross_entropy(model(x), y), batch_size=batch)
 
-    seconds = time_per_step(step, steps_per_run, runs)
-    trainer.epoch_avg_loss()  # the one sync per epoch
-    return seconds, model
+    return step
 
 
-def bench_torch(batch: int, steps_per_run: int, runs: int, weights) -> float | None:
+def torch_step(batch: int, weights):
     try:
         import torch
     except ImportError:
@@ -119,7 +120,7 @@ def bench_torch(batch: int, steps_per_run: int, runs: int, weights) -> float | N
         opt.step()
         running = running + loss.detach() * batch  # kept on the device, as minigrad does
 
-    return time_per_step(step, steps_per_run, runs)
+    return step
 
 
 def main() -> None:
@@ -132,10 +133,13 @@ def main() -> None:
         print("bench_train needs a CUDA GPU with CuPy; nothing to measure here.")
         return
     runs, steps_per_run = (5, 5) if args.quick else (30, 20)
-    ours, model = bench_minigrad(args.batch, steps_per_run, runs)
     mg.manual_seed(0)
     weights = [p.numpy() for p in mlp().parameters()]
-    theirs = bench_torch(args.batch, steps_per_run, runs, weights)
+    contenders = {"minigrad": minigrad_step(args.batch), "torch": torch_step(args.batch, weights)}
+    measured = time_interleaved(
+        {k: v for k, v in contenders.items() if v is not None}, steps_per_run, runs
+    )
+    ours, theirs = measured["minigrad"], measured.get("torch")
 
     device = mg.backend.cupy_module().cuda.runtime.getDeviceProperties(0)["name"].decode()
     print(f"\nMLP {'-'.join(map(str, SIZES))} training step, batch {args.batch}, on {device}\n")
