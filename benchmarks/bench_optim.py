@@ -28,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gpu_timing import time_interleaved  # noqa: E402
+
 import minigrad as mg  # noqa: E402
 from minigrad import optim  # noqa: E402
 
@@ -41,30 +43,6 @@ def cases(quick: bool) -> dict[str, list[tuple]]:
         "MLP 784-256-256-10": MLP_SHAPES,
         "200 x 64K": [(2**16,)] * (20 if quick else 200),
     }
-
-
-def time_interleaved(steps: dict, steps_per_run: int, runs: int) -> dict:
-    """Median seconds per step of each contender in `steps` ({name: step function}).
-
-    The contenders take turns, run by run, so that drift of the machine (clocks, other
-    load) touches them all alike.
-    """
-    cupy = mg.backend.cupy_module()
-    start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    for step in steps.values():
-        for _ in range(3):
-            step()
-    cupy.cuda.get_current_stream().synchronize()
-    times = {name: [] for name in steps}
-    for _ in range(runs):
-        for name, step in steps.items():
-            start.record()
-            for _ in range(steps_per_run):
-                step()
-            end.record()
-            end.synchronize()
-            times[name].append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def copy_step(elements: int):

@@ -21,31 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gpu_timing import time_interleaved  # noqa: E402
+
 import minigrad as mg  # noqa: E402
 from minigrad import nn, optim  # noqa: E402
 from minigrad.nn import functional as F  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
-
-
-def time_interleaved(steps: dict, steps_per_run: int, runs: int) -> dict:
-    """Median seconds per step of each contender, taking turns run by run (see bench_optim)."""
-    cupy = mg.backend.cupy_module()
-    start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    for step in steps.values():
-        for _ in range(10):
-            step()
-    cupy.cuda.get_current_stream().synchronize()
-    times = {name: [] for name in steps}
-    for _ in range(runs):
-        for name, step in steps.items():
-            start.record()
-            for _ in range(steps_per_run):
-                step()
-            end.record()
-            end.synchronize()
-            times[name].append(cupy.cuda.get_elapsed_time(start, end) / 1e3 / steps_per_run)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def make_batches(batch: int, count: int = 8):
@@ -137,7 +119,7 @@ def main() -> None:
     weights = [p.numpy() for p in mlp().parameters()]
     contenders = {"minigrad": minigrad_step(args.batch), "torch": torch_step(args.batch, weights)}
     measured = time_interleaved(
-        {k: v for k, v in contenders.items() if v is not None}, steps_per_run, runs
+        {k: v for k, v in contenders.items() if v is not None}, steps_per_run, runs, warmup=10
     )
     ours, theirs = measured["minigrad"], measured.get("torch")
 
