@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import backend
 from ._kernels import UpdateRule
-from .optimizer import Optimizer, _count, check_flag, check_number, describe_param
+from .optimizer import Optimizer, _count, blocks, check_flag, check_number, describe_param
 
 # ---------------------------------------------------------------- the update rule
 # One parameter, as 1-D views of equal length; every operation writes in place (out=) into
@@ -171,15 +171,12 @@ class Adam(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, i: int, p, g) -> None:
-        state = self.state
-        vmax = state["max_exp_avg_sq"][i].reshape(-1) if self.amsgrad else None
-        adam_update_numpy(
-            p.reshape(-1),
-            g.reshape(-1),
-            state["exp_avg"][i].reshape(-1),
-            state["exp_avg_sq"][i].reshape(-1),
-            vmax,
-            self._scratch_for(p),
+        # Flat views, updated one cache-sized block at a time (see optimizer.blocks).
+        p, g, scratch = p.reshape(-1), g.reshape(-1), self._scratch_for(p)
+        m = self.state["exp_avg"][i].reshape(-1)
+        v = self.state["exp_avg_sq"][i].reshape(-1)
+        vmax = self.state["max_exp_avg_sq"][i].reshape(-1) if self.amsgrad else None
+        hyper = dict(
             lr=self.lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
@@ -190,6 +187,10 @@ class Adam(Optimizer):
             maximize=self.maximize,
             step=self.steps[i],
         )
+        for b in blocks(p.size):
+            block_vmax = None if vmax is None else vmax[b]
+            block_scratch = scratch[: b.stop - b.start]
+            adam_update_numpy(p[b], g[b], m[b], v[b], block_vmax, block_scratch, **hyper)
 
     def _update_rule(self) -> UpdateRule:
         """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""

@@ -54,6 +54,21 @@ def describe_param(param: Tensor, index: int | None = None) -> str:
     return f"{where} (id={param.id}, shape={tuple(param.shape)})"
 
 
+# ---------------------------------------------------------------- the NumPy update, in blocks
+
+# On the CPU an update runs block by block: Adam makes about 14 passes over its arrays, and
+# one block of each (parameter, gradient, two moments, scratch: 5 x 4 bytes x 32768 = 640 KB
+# in float32) stays in a core's L2 cache for all of them, where whole arrays would stream
+# from memory on every pass. The update is elementwise, so cutting it into blocks changes no
+# result, not even in the last bit. 32768 was the fastest of 4K ... 1M on the dev machine.
+CPU_BLOCK = 32768
+
+
+def blocks(size: int) -> list[slice]:
+    """range(size) cut into slices of at most CPU_BLOCK elements."""
+    return [slice(start, min(start + CPU_BLOCK, size)) for start in range(0, size, CPU_BLOCK)]
+
+
 # ---------------------------------------------------------------- hyperparameter checks
 
 
@@ -259,8 +274,8 @@ class Optimizer:
         self.state: dict[str, list] = {
             name: [_zeros_like(p.data) for p in params] for name in self.state_names
         }
-        # One flat scratch array per (device, dtype), as long as the largest parameter;
-        # each update uses a view of its first p.size elements (see _scratch_for).
+        # One flat scratch array per (device, dtype), as long as the largest parameter or
+        # one block, whichever is shorter: updates run a block at a time (see _scratch_for).
         self._scratch: dict[tuple, object] = {}
         for p in params:
             self._scratch_for(p.data)
@@ -464,14 +479,16 @@ class Optimizer:
                 self.state[name][i] = buf
 
     def _scratch_for(self, p):
-        """A flat scratch view with p.size elements, on p's device, in p's dtype."""
+        """A flat scratch array for the blocks of `p`: on p's device, in p's dtype, with
+        min(p.size, CPU_BLOCK) elements or more (slice it to each block's length)."""
         key = (backend.device_of(p), np.dtype(p.dtype))
+        needed = min(p.size, CPU_BLOCK)
         scratch = self._scratch.get(key)
-        if scratch is None or scratch.size < p.size:
-            size = max(q.data.size for q in self.params)
-            scratch = backend.xp_of(p).empty(max(size, p.size), dtype=p.dtype)
+        if scratch is None or scratch.size < needed:
+            size = min(max(q.data.size for q in self.params), CPU_BLOCK)
+            scratch = backend.xp_of(p).empty(max(size, needed), dtype=p.dtype)
             self._scratch[key] = scratch
-        return scratch[: p.size]
+        return scratch
 
     # ------------------------------------------------------------ saving and loading
     def _hyperparameters(self) -> dict[str, float]:

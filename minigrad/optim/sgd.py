@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from .. import backend
 from ._kernels import UpdateRule
-from .optimizer import Optimizer, _count, check_flag, check_number
+from .optimizer import Optimizer, _count, blocks, check_flag, check_number
 
 # ---------------------------------------------------------------- the update rule
 # One parameter, as 1-D views of equal length (p, g, buf, scratch); every operation writes in
@@ -130,12 +130,10 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def _update(self, i: int, p, g) -> None:
+        # Flat views, updated one cache-sized block at a time (see optimizer.blocks).
+        p, g, scratch = p.reshape(-1), g.reshape(-1), self._scratch_for(p)
         buf = self.state["momentum_buffer"][i].reshape(-1) if self.momentum != 0 else None
-        sgd_update_numpy(
-            p.reshape(-1),
-            g.reshape(-1),
-            buf,
-            self._scratch_for(p),
+        hyper = dict(
             lr=self.lr,
             momentum=self.momentum,
             dampening=self.dampening,
@@ -144,6 +142,9 @@ class SGD(Optimizer):
             maximize=self.maximize,
             first_step=self.steps[i] == 1,  # steps[i] already counts this step
         )
+        for b in blocks(p.size):
+            block_buf = None if buf is None else buf[b]
+            sgd_update_numpy(p[b], g[b], block_buf, scratch[: b.stop - b.start], **hyper)
 
     def _update_rule(self) -> UpdateRule:
         """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
