@@ -242,11 +242,11 @@ def cross_entropy(
     n, c = x.shape
     xp = backend.xp_of(x)
 
-    shifted = x - x.max(axis=1, keepdims=True)  # largest logit becomes 0: exp cannot overflow
-    probs = xp.exp(shifted)
+    logp = x - x.max(axis=1, keepdims=True)  # largest logit becomes 0: exp cannot overflow
+    probs = xp.exp(logp)
     total = probs.sum(axis=1, keepdims=True)
     probs /= total
-    logp = shifted - xp.log(total)
+    logp -= xp.log(total)  # in place: the shifted logits are not needed any more
     # The target column is picked by comparison (onehot) rather than by gathering
     # logp[rows, t]: a few elementwise passes, which on the GPU cost far less than fancy
     # indexing and its scatter in backward. `where`, not a product, so that a -inf logit
@@ -265,9 +265,11 @@ def cross_entropy(
 
     def backward(g):
         # p - q with q = (1 - eps) * onehot + eps / C; a new array, as backward may run again
-        grad = probs - onehot.astype(x.dtype) * (1.0 - label_smoothing)
         if label_smoothing:
+            grad = probs - onehot.astype(x.dtype) * (1.0 - label_smoothing)
             grad -= label_smoothing / c
+        else:
+            grad = probs - onehot  # the bool onehot counts as 0.0 and 1.0
         if reduction == "mean":
             grad *= g / n
         elif reduction == "sum":
