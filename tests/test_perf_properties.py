@@ -86,3 +86,160 @@ def test_scratch_is_one_block_long_at_most():
     small = mg.zeros(10, requires_grad=True)
     opt = optim.Adam([big, small])
     assert opt._scratch[("cpu", np.dtype(np.float32))].size == CPU_BLOCK
+
+
+# ---------------------------------------------------------------- float32 stays float32
+
+
+def _float_dtypes_in(obj, seen: set, found: list, where: str) -> None:
+    """Collect (where, dtype) of every floating array reachable from a backward closure."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "f":
+            found.append((where, obj.dtype))
+    elif isinstance(obj, mg.Tensor):
+        _float_dtypes_in(obj.data, seen, found, where)
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            _float_dtypes_in(item, seen, found, where)
+    elif callable(obj) and getattr(obj, "__closure__", None):
+        for cell in obj.__closure__:
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            _float_dtypes_in(contents, seen, found, where)
+
+
+def _spy_on_graph(loss) -> list:
+    """Every node's value and saved arrays now, and (as backward runs) every gradient that
+    flows between nodes: a list of (where, dtype) that backward keeps appending to."""
+    found = []
+    stack, visited = [loss], set()
+    while stack:
+        node = stack.pop()
+        if node.id in visited:
+            continue
+        visited.add(node.id)
+        where = node._op or f"leaf {node.shape}"
+        if node.dtype.kind == "f":
+            found.append((f"value of {where}", node.dtype))
+        if node._backward is not None:
+            _float_dtypes_in(node._backward, set(), found, f"saved by {where}")
+            node._backward = _checked(node._backward, found, where)
+        stack.extend(node._parents)
+    return found
+
+
+def _checked(backward, found, where):
+    def run(g):
+        found.append((f"gradient into {where}", g.dtype))
+        grads = backward(g)
+        for grad in grads:
+            if grad is not None and grad.dtype.kind == "f":
+                found.append((f"gradient out of {where}", grad.dtype))
+        return grads
+
+    return run
+
+
+def test_every_intermediate_of_a_float32_training_step_stays_float32():
+    from minigrad import nn
+    from minigrad.nn import functional as F
+
+    mg.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(16, 16), nn.GELU(), nn.Linear(16, 16), nn.Tanh(),
+        nn.Linear(16, 16), nn.Sigmoid(), nn.Linear(16, 16), nn.LeakyReLU(0.1),
+        nn.Linear(16, 4),
+    )  # fmt: skip
+    named = list(model.named_parameters())
+    opt_w = optim.AdamW([p for n, p in named if n.endswith("weight")], weight_decay=1e-2)
+    opt_b = optim.SGD([p for n, p in named if n.endswith("bias")], lr=0.1, momentum=0.9)
+    trainer = optim.Trainer(opt_w, opt_b, grad_clip=1.0, accumulate=2)
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((8, 6)))
+    y = mg.tensor(rng.integers(0, 4, 8))
+    target = mg.tensor(rng.standard_normal((8, 4)))
+    found = []
+
+    def closure():
+        logits = model(x)
+        loss = (
+            F.cross_entropy(logits, y, label_smoothing=0.1)
+            + F.mse_loss(F.softmax(logits), target) * 0.5
+            + F.binary_cross_entropy_with_logits(logits, (target > 0).astype(np.float32))
+            + (F.log_softmax(logits) - logits.logsumexp(axis=1, keepdims=True)).mean() / 4
+        )
+        found.extend(_spy_on_graph(loss))
+        return loss
+
+    for _ in range(4):  # two optimizer steps: accumulation, clipping and both optimizers
+        trainer.train_step(closure, batch_size=8)
+    assert trainer.optimizer_steps == 2
+    assert found, "the spy saw nothing"
+    promoted = sorted({(where, str(dtype)) for where, dtype in found if dtype != np.float32})
+    assert not promoted, f"float64 (or other) on the float32 path: {promoted}"
+    for opt in (opt_w, opt_b):
+        assert all(p.dtype == np.float32 for p in opt.params)
+        assert all(a.dtype == np.float32 for arrays in opt.state.values() for a in arrays)
+        assert all(s.dtype == np.float32 for s in opt._scratch.values())
+
+
+# ---------------------------------------------------------------- memory stays flat
+
+
+def test_memory_is_flat_over_10000_training_steps():
+    """10,000 training steps of a tiny model, and nothing accumulates.
+
+    tracemalloc (which sees NumPy's buffers too) watches a window of 1,000 steps early and
+    one late: neither may leave memory behind. Tracing slows every allocation down about
+    five times, so the 7,000 steps between run untraced, and there the count of Python's
+    allocated blocks (every ndarray, Tensor, closure, dict...) must not grow either.
+    """
+    import gc
+    import sys
+    import tracemalloc
+
+    from minigrad import nn
+    from minigrad.nn import functional as F
+
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    named = list(model.named_parameters())
+    opt_w = optim.AdamW([p for n, p in named if n.endswith("weight")])
+    opt_b = optim.AdamW([p for n, p in named if n.endswith("bias")], weight_decay=0.0)
+    trainer = optim.Trainer(opt_w, opt_b)
+    rng = np.random.default_rng(0)
+    x, y = mg.tensor(rng.standard_normal((16, 4))), mg.tensor(rng.integers(0, 3, 16))
+
+    def steps(count: int) -> None:
+        for i in range(count):
+            trainer.train_step(lambda: F.cross_entropy(model(x), y), batch_size=16)
+            if i % 100 == 99:
+                trainer.epoch_avg_loss()  # an epoch every 100 steps: the running loss resets
+
+    def traced_growth(count: int) -> int:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            steps(count)
+            gc.collect()
+            return tracemalloc.get_traced_memory()[0]  # bytes still held from the window
+        finally:
+            tracemalloc.stop()
+
+    steps(1_000)  # warm: every cache and buffer exists by now
+    early = traced_growth(1_000)
+    gc.collect()
+    blocks = sys.getallocatedblocks()
+    steps(7_000)
+    gc.collect()
+    block_growth = sys.getallocatedblocks() - blocks
+    late = traced_growth(1_000)
+    assert trainer.optimizer_steps == 10_000
+    assert early < 2048 and late < 2048, f"steps left {early} and {late} bytes behind"
+    assert block_growth < 100, f"{block_growth} more Python blocks after 7,000 steps"
