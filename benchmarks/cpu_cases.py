@@ -29,7 +29,6 @@ from minigrad import data, nn, optim
 from minigrad.nn import functional as F
 
 MLP_SIZES = (784, 256, 256, 10)
-CONTENDERS = ("minigrad", "torch", "numpy")
 
 
 @dataclass

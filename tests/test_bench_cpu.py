@@ -1,0 +1,84 @@
+"""benchmarks/bench_cpu.py keeps working: its --quick mode runs end to end, as on a fresh
+clone without PyTorch, and every contender of every case computes what it should.
+
+Nothing here times anything: speed is for `make bench` to print, not for tests to assert.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+pytestmark = pytest.mark.slow  # about 5 s in all
+
+
+def load(name: str):
+    """Import benchmarks/<name>.py (benchmarks/ is a folder of scripts, not a package)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # bench_cpu imports cpu_cases as a sibling
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_without_torch_prints_the_table_and_writes_json(tmp_path, monkeypatch, capsys):
+    bench = load("bench_cpu")
+    monkeypatch.setattr(bench, "import_torch", lambda threads: None)  # as if not installed
+    out = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--out", str(out)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "not installed" in printed and "mg/numpy" in printed
+    result = json.loads(out.read_text())
+    assert result["quick"] is True and result["versions"]["torch"] is None
+    assert result["machine"]["blas_threads"] >= 1
+    cases = {(c["group"], c["case"]): c for c in result["cases"]}
+    groups = {group for group, _ in cases}
+    assert {"MLP step", "digits demo", "SGD momentum step", "Adam step", "AdamW step"} <= groups
+    assert ("engine", "tiny graph") in cases and ("engine", "1,000-op chain") in cases
+    for case in result["cases"]:
+        assert case["times"]["torch"] is None and case["ratios"]["minigrad/torch"] is None
+        for name in ("minigrad", "numpy"):
+            assert case["times"][name]["median"] > 0 and case["times"][name]["runs"] >= 2
+        assert case["ratios"]["minigrad/numpy"] > 0
+        assert f"{case['group']}, {case['case']}" in printed
+    digits = cases[("digits demo", "2 epochs")]["test_accuracy"]
+    assert digits["minigrad"] > 0.8 and digits["numpy"] > 0.8
+
+
+@pytest.mark.parametrize("optimizer", ["SGD momentum", "Adam", "AdamW"])
+def test_the_numpy_floor_of_an_optimizer_step_is_the_same_computation(optimizer):
+    """The hand-written update makes minigrad's exact operations: equal to the last bit."""
+    cases = load("cpu_cases")
+    contenders = cases.optimizer_step(None, optimizer, [(300, 200), (300,), (70000,)])
+    for _ in range(3):
+        for name in ("minigrad", "numpy"):
+            contenders[name].before()
+            contenders[name].run()
+    mine, floor = contenders["minigrad"].result(), contenders["numpy"].result()
+    for p, q in zip(mine, floor):
+        np.testing.assert_array_equal(p.data, q)
+
+
+def test_every_torch_contender_runs_and_agrees():
+    torch = pytest.importorskip("torch")
+    bench = load("bench_cpu")
+    for group, _, build in bench.plan(quick=True, torch=torch):
+        contenders = build()
+        for c in contenders.values():
+            if c.before:
+                c.before()
+            c.run()
+        if group == "AdamW step":  # one step from the same start: the same parameters
+            mine = contenders["minigrad"].result()
+            theirs = contenders["torch"].result()
+            for p, t in zip(mine, theirs):
+                np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+        if group == "digits demo":
+            assert contenders["torch"].result() > 0.8
