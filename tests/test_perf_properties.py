@@ -243,3 +243,21 @@ def test_memory_is_flat_over_10000_training_steps():
     assert trainer.optimizer_steps == 10_000
     assert early < 2048 and late < 2048, f"steps left {early} and {late} bytes behind"
     assert block_growth < 100, f"{block_growth} more Python blocks after 7,000 steps"
+
+
+def test_dropout_draws_its_mask_in_the_tensors_precision(monkeypatch):
+    """The uniform draws behind a float32 dropout mask are float32 (float64 only for float64)."""
+    from minigrad.nn import functional as F
+
+    asked = []
+    real = mg.random.generator()
+
+    class Spy:
+        def random(self, shape, dtype=np.float64):
+            asked.append(np.dtype(dtype))
+            return real.random(shape, dtype=dtype)
+
+    monkeypatch.setattr(F, "generator", lambda: Spy())
+    assert F.dropout(mg.ones(4, 5), 0.5).dtype == np.float32
+    F.dropout(mg.ones(3, dtype=np.float64), 0.5)
+    assert asked == [np.dtype(np.float32), np.dtype(np.float64)]

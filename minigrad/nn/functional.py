@@ -365,8 +365,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    keep = generator().random(x.shape) >= p
-    mask = keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+    # Uniform draws in float32 (float64 only for a float64 tensor): half the bytes to make,
+    # and no float64 on a float32 path.
+    draw = np.float64 if x.dtype == np.float64 else np.float32
+    keep = generator().random(x.shape, dtype=draw) >= p
+    mask = keep * np.asarray(1.0 / (1.0 - p), dtype=x.dtype)  # bool * scale: 0 or the scale
     return x * backend.to_device(mask, x.device)
 
 
