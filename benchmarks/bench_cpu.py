@@ -13,11 +13,12 @@ the same run:
     numpy     the computation written by hand in plain NumPy, the floor for any NumPy
               framework (no graph, no checks, in-place where natural).
 
-Timing: every contender is warmed up, then the contenders take turns (minigrad, torch,
-numpy, minigrad, ...), so that whatever else the machine does slows all three alike. Each
-timed run is a call (or a few back-to-back calls of a short case, so that a run lasts at
-least a millisecond) timed with time.perf_counter; the table shows the median over the runs.
-The ratios are minigrad's time divided by the other's: below 1 means minigrad is faster.
+Timing: the contenders take turns (minigrad, torch, numpy, minigrad, ..., five turns each),
+so that whatever else the machine does slows all three alike. A turn starts with untimed
+calls (warm caches; meanwhile the previous contender's idle threads stop spinning), then
+timed runs: one call each, or a few back-to-back calls of a short case so that a run lasts
+at least a millisecond, timed with time.perf_counter. The table shows the median over all
+runs. The ratios are minigrad's time divided by the other's: below 1, minigrad is faster.
 Nothing is asserted: the script prints a table and writes JSON.
 """
 
@@ -43,6 +44,7 @@ import cpu_cases as cases  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 
+RESULTS = Path(__file__).resolve().parent / "results"
 MIN_RUN_SECONDS = 1e-3  # a timed run of a short case repeats it until it lasts this long
 # (turns per contender, seconds of timed runs per turn, seconds of untimed calls before each)
 TIMING = {"full": (5, 0.25, 0.15), "quick": (2, 0.02, 0.02)}
@@ -69,6 +71,17 @@ def blas_threads() -> tuple[int, str]:
     return os.cpu_count() or 1, "os.cpu_count() (OpenBLAS's default)"
 
 
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), else what platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def import_torch(threads: int):
     """PyTorch with `threads` intra-op threads, or None when it is not installed."""
     try:
@@ -87,9 +100,9 @@ def measure(contenders: dict, turns: int, turn_seconds: float, settle_seconds: f
 
     The contenders take `turns` turns each, in rotation. A turn starts with untimed calls
     for `settle_seconds`: they warm the caches, and they give the idle threads of the
-    previous contender's thread pools time to stop spinning (OpenBLAS's keep polling for
-    about 0.1 s after their last task, and on two cores they would slow the next contender
-    down several times over). Then timed runs for `turn_seconds`.
+    previous contender's thread pools time to stop spinning (OpenBLAS's threads keep polling
+    for about 0.1 s after their last task, and on two cores they would slow the next
+    contender down several times over). Then timed runs for `turn_seconds`.
     """
     active = {name: c for name, c in contenders.items() if c is not None}
     calls = {name: _calls_per_run(c) for name, c in active.items()}
@@ -202,7 +215,7 @@ def table(results: list[dict], threads: int) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/bench_cpu.json")
+    parser.add_argument("--out", default=str(RESULTS / "bench_cpu.json"))
     parser.add_argument("--quick", action="store_true", help="small sizes, few runs (a smoke run)")
     args = parser.parse_args(argv)
 
@@ -231,8 +244,8 @@ def main(argv=None) -> int:
         print(f"  measured {group}, {name}", file=sys.stderr, flush=True)
 
     print()
-    print(f"minigrad on the CPU: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")  # fmt: skip
+    print(f"minigrad on the CPU: {cpu_name()}, {os.cpu_count()} cores, NumPy {np.__version__}"
+          + (f", PyTorch {torch.__version__}" if torch else ", PyTorch not installed"))  # fmt: skip
     print(table(results, threads))
     digits = next((r for r in results if "test_accuracy" in r), None)
     if digits:
@@ -246,7 +259,7 @@ def main(argv=None) -> int:
         quick=args.quick,
         seconds=round(time.perf_counter() - started, 1),
         machine=dict(
-            processor=platform.processor(),
+            processor=cpu_name(),
             machine=platform.machine(),
             cores=os.cpu_count(),
             blas_threads=threads,

@@ -295,12 +295,11 @@ def digits_run(torch, epochs: int) -> dict[str, Contender | None]:
     """The digits demo's training run, start to finish (the data already in memory)."""
     splits = digits_data()
     weights = linear_init((64, DIGITS["hidden"], 10), seed=2)
-    contenders = {
+    return {
         "minigrad": _digits_minigrad(splits, weights, epochs),
         "torch": _digits_torch(torch, splits, weights, epochs) if torch else None,
         "numpy": _digits_numpy(splits, weights, epochs),
     }
-    return contenders
 
 
 def _digits_minigrad(splits, weights, epochs) -> Contender:
@@ -340,8 +339,6 @@ def _digits_minigrad(splits, weights, epochs) -> Contender:
             trainer.epoch_avg_loss()
             evaluate(model, *val)
         accuracy["test"] = evaluate(model, *test)
-        opt_w.release()  # the next run builds a new model; nothing else is needed
-        opt_b.release()
 
     return Contender(run, result=lambda: accuracy.get("test"))
 
