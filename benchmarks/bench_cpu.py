@@ -193,7 +193,7 @@ def ratio(a, b) -> float | None:
     return None if a is None or b is None else a / b
 
 
-def table(results: list[dict], threads: int) -> str:
+def table(results: list[dict], threads: int, torch_installed: bool) -> str:
     header = (
         f"{'case':<32}{'minigrad':>11}{'torch':>15}{'numpy':>11}{'mg/torch':>10}{'mg/numpy':>10}"
     )
@@ -208,7 +208,7 @@ def table(results: list[dict], threads: int) -> str:
         )
     lines.append(
         f"\nmedian time per call; mg/x = minigrad's time / x's (below 1: minigrad is faster); "
-        f"{threads} BLAS threads, and as many torch threads"
+        f"{threads} BLAS threads" + (", and as many torch threads" if torch_installed else "")
     )
     return "\n".join(lines)
 
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     print()
     print(f"minigrad on the CPU: {cpu_name()}, {os.cpu_count()} cores, NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch else ", PyTorch not installed"))  # fmt: skip
-    print(table(results, threads))
+    print(table(results, threads, torch is not None))
     digits = next((r for r in results if "test_accuracy" in r), None)
     if digits:
         accs = ", ".join(
