@@ -252,16 +252,18 @@ def cross_entropy(
     # indexing and its scatter in backward. `where`, not a product, so that a -inf logit
     # outside the target column gives 0, not 0 * -inf = nan.
     onehot = t[:, None] == xp.arange(c)
-    losses = xp.where(onehot, logp, xp.zeros((), dtype=x.dtype)).sum(axis=1)
-    losses *= -1
-    if label_smoothing:
-        losses = (1.0 - label_smoothing) * losses - (label_smoothing / c) * logp.sum(axis=1)
-    if reduction == "mean":
-        out = losses.mean()
-    elif reduction == "sum":
-        out = losses.sum()
+    picked = xp.where(onehot, logp, xp.zeros((), dtype=x.dtype))  # log p_i,t_i; 0 elsewhere
+    if reduction == "none":
+        out = -picked.sum(axis=1)
+        if label_smoothing:
+            out = (1.0 - label_smoothing) * out - (label_smoothing / c) * logp.sum(axis=1)
     else:
-        out = losses
+        # Summed over the whole batch at once: one reduction instead of one per row, then
+        # another (each reduction is a separate kernel launch on the GPU).
+        out = picked.sum()
+        if label_smoothing:
+            out = (1.0 - label_smoothing) * out + (label_smoothing / c) * logp.sum()
+        out *= -1.0 / n if reduction == "mean" else -1.0
 
     def backward(g):
         # p - q with q = (1 - eps) * onehot + eps / C; a new array, as backward may run again

@@ -155,8 +155,13 @@ class Trainer:
     # ------------------------------------------------------------ the running loss
     def _record_loss(self, loss: Tensor, weight: float) -> None:
         # A 0-d float64 array on the loss's device: adding to it never waits for the GPU.
-        value = loss.data.reshape(()).astype("float64") * weight
-        self._loss_sum = value if self._loss_sum is None else self._loss_sum + value
+        # (float64, so that thousands of small additions do not lose the average's digits.)
+        value = loss.data.reshape(()).astype("float64")
+        value *= weight
+        if self._loss_sum is None:
+            self._loss_sum = value
+        else:
+            self._loss_sum += value
         self._loss_weight += weight
 
     def _reset_epoch(self) -> None:
