@@ -88,6 +88,17 @@ def check_number(name: str, value, *, low=None, high=None, high_open=False) -> f
     return value
 
 
+def check_state_keys(owner: str, expected: set, state: Mapping) -> None:
+    """Raise a ValueError naming the first key of `expected` that `state` lacks, or the
+    first key it has that is not expected. `owner` names the state, e.g. "the StepLR"."""
+    for key in sorted(expected):
+        if key not in state:
+            raise ValueError(f"{owner} state is missing {key!r}")
+    extra = sorted(set(state) - expected)
+    if extra:
+        raise ValueError(f"{owner} state has an unexpected key {extra[0]!r}")
+
+
 def check_flag(name: str, value) -> bool:
     """A bool option given as a bool or as the number 0/1 (as it is stored in a state)."""
     if isinstance(value, (bool, np.bool_)):

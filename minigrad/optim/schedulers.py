@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer, check_number, check_state_keys
 
 
 def _check_count(name: str, value, low: int) -> int:
@@ -89,13 +89,7 @@ class LRScheduler:
             raise ValueError(
                 f"this state was saved by a {state.get('type')!r} scheduler, not a {mine}"
             )
-        expected = {"type", "last_epoch", "base_lr", *self._options}
-        for key in sorted(expected):
-            if key not in state:
-                raise ValueError(f"the {mine} state is missing {key!r}")
-        extra = sorted(set(state) - expected)
-        if extra:
-            raise ValueError(f"the {mine} state has an unexpected key {extra[0]!r}")
+        check_state_keys(f"the {mine}", {"type", "last_epoch", "base_lr", *self._options}, state)
         last_epoch = _check_count("last_epoch", state["last_epoch"], 0)
         base_lr = check_number("base_lr", state["base_lr"], low=0.0)
         options = self._check(*(state[name] for name in self._options))

@@ -34,7 +34,7 @@ import sys
 from ..gradients import GradientStore
 from ..tensor import Tensor, no_grad
 from .clip import clip_grad_norm
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer, check_number, check_state_keys
 
 
 class Trainer:
@@ -311,13 +311,7 @@ class Trainer:
         changes. Any running loss or accumulated micro-batches are dropped."""
         if not isinstance(state, dict):
             raise TypeError(f"a Trainer state is a dict, not a {type(state).__name__}")
-        expected = {"epoch", "optimizer_steps", "history"}
-        for key in sorted(expected):
-            if key not in state:
-                raise ValueError(f"the Trainer state is missing {key!r}")
-        extra = sorted(set(state) - expected)
-        if extra:
-            raise ValueError(f"the Trainer state has an unexpected key {extra[0]!r}")
+        check_state_keys("the Trainer", {"epoch", "optimizer_steps", "history"}, state)
         for key in ("epoch", "optimizer_steps"):
             value = state[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
