@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from . import backend
+
 
 def _key(param) -> int:
     """The integer id of a parameter given as a tensor or as its id."""
@@ -107,6 +109,11 @@ class GradientStore:
             if mine is None:
                 self._grads[key] = grad.copy()  # own copy: `other` may be changed later
             else:
+                if type(mine) is not type(grad):
+                    raise backend.DeviceError(
+                        f"cannot merge gradients of parameter id={key}: one is on "
+                        f"{backend.device_of(mine)}, the other on {backend.device_of(grad)}"
+                    )
                 if mine.shape != grad.shape:
                     raise ValueError(
                         f"cannot merge gradients of parameter id={key}: shapes {mine.shape} "

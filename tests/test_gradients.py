@@ -136,3 +136,12 @@ def test_the_store_backward_returns_is_keyed_by_parameter_id(device):
     assert isinstance(grads, GradientStore)
     assert list(grads) == [w.id]
     assert mg.tensor(grads[w]).device == device
+
+
+@pytest.mark.gpu
+def test_merge_refuses_gradients_on_different_devices():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    on_cpu = (w * w).sum().backward()
+    on_gpu = mg.GradientStore({w.id: mg.backend.to_device(on_cpu[w], "gpu")})
+    with pytest.raises(mg.DeviceError, match="one is on cpu, the other on gpu"):
+        on_cpu.merge(on_gpu)
