@@ -15,6 +15,7 @@ Importing this module installs the ops as Tensor methods and operators (`a + b`,
 
 from __future__ import annotations
 
+import builtins
 import numbers
 
 import numpy as np
@@ -438,18 +439,65 @@ def reshape(a: Tensor, *shape) -> Tensor:
     )
 
 
-def transpose(a: Tensor, *axes) -> Tensor:
-    """Axes permuted (reversed when none given);  d/da = g permuted back."""
-    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    # Negative axes made non-negative first: argsort of (0, -1, -2) is not the inverse.
-    axes = _normalize_axis(axes, a.ndim) if axes else tuple(reversed(range(a.ndim)))
-    inverse = tuple(int(i) for i in np.argsort(axes))
+def permute(a: Tensor, *dims) -> Tensor:
+    """The axes reordered: out.shape[i] = a.shape[dims[i]] (PyTorch's permute);
+    d/da = g permuted back by the inverse order.
+
+        >>> mg.zeros(2, 3, 4).permute(2, 0, 1).shape
+        (4, 2, 3)
+    """
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    if len(dims) != a.ndim:
+        raise ValueError(
+            f"permute: a tensor with {a.ndim} dimensions needs {a.ndim} dims, got {dims}; "
+            "to swap just two axes use transpose(dim0, dim1)"
+        )
+    # Negative dims made non-negative first: argsort of (0, -1, -2) is not the inverse.
+    dims = _normalize_axis(dims, a.ndim)
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"permute: dims {dims} repeat an axis; each axis must appear once")
+    inverse = tuple(int(i) for i in np.argsort(dims))
     return _unary(
-        "transpose",
+        "permute",
         a,
-        lambda x, xp: xp.transpose(x, axes),
+        lambda x, xp: xp.transpose(x, dims),
         lambda g, x, out, xp: xp.transpose(g, inverse),
     )
+
+
+def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Axes dim0 and dim1 swapped (PyTorch's meaning, not NumPy's); d/da = g swapped back.
+
+    >>> mg.zeros(2, 3).transpose(0, 1).shape      # (3, 2); x.T and x.mT say the same
+    """
+    # A 0-d tensor has one "axis" to name (0 or -1), as in PyTorch.
+    d0, d1 = _normalize_axis((dim0, dim1), builtins.max(a.ndim, 1))
+    dims = list(range(a.ndim))
+    if not dims:
+        return permute(a)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(a, dims)
+
+
+def _transpose_method(self: Tensor, *dims) -> Tensor:
+    if len(dims) != 2:
+        raise TypeError(
+            f"transpose takes two dims, as in PyTorch: x.transpose(dim0, dim1) swaps them "
+            f"(got {dims}); to reorder every axis use x.permute(*dims)"
+        )
+    return transpose(self, *dims)
+
+
+def _T(self: Tensor) -> Tensor:
+    """x.T: the axes reversed (for a matrix, its transpose), as in PyTorch."""
+    return permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _mT(self: Tensor) -> Tensor:
+    """x.mT: the last two axes swapped (a batch of matrices, each transposed)."""
+    if self.ndim < 2:
+        raise ValueError(f"x.mT needs at least 2 dimensions, got a tensor of shape {self.shape}")
+    return transpose(self, -2, -1)
 
 
 def getitem(a: Tensor, index) -> Tensor:
@@ -573,9 +621,11 @@ def _install_tensor_methods() -> None:
         "min": min,
         "logsumexp": logsumexp,
         "reshape": reshape,
-        "transpose": transpose,
+        "transpose": _transpose_method,
+        "permute": permute,
         "matmul": matmul,
-        "T": property(lambda self: transpose(self)),
+        "T": property(_T),
+        "mT": property(_mT),
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)

@@ -172,10 +172,27 @@ OPS = [
     case("reshape", same(lambda a: a.reshape(6, 4)), ((2, 3, 4), N)),
     case("reshape-tuple", same(lambda a: a.reshape((4, -1))), ((2, 3, 4), N)),
     case("reshape-flat", same(lambda a: a.reshape(-1)), ((2, 3), N)),
-    case("transpose", same(lambda a: a.transpose()), ((2, 3, 4), N)),
-    case("transpose-perm", same(lambda a: a.transpose(1, 0, 2)), ((2, 3, 4), N)),
-    case("transpose-negative", same(lambda a: a.transpose(0, -1, -2)), ((2, 3, 4), N)),
-    case("transpose-tuple", same(lambda a: a.transpose((2, 0, 1))), ((2, 3, 4), N)),
+    # transpose(dim0, dim1) swaps two axes, as in PyTorch (NumPy's swapaxes)
+    case("transpose", (lambda a: a.transpose(0, 2), lambda x: x.swapaxes(0, 2)), ((2, 3, 4), N)),
+    case(
+        "transpose-negative",
+        (lambda a: a.transpose(-1, 1), lambda x: x.swapaxes(-1, 1)),
+        ((2, 3, 4), N),
+    ),
+    case("transpose-0d", (lambda a: a.transpose(0, -1), lambda x: x), ((), N)),
+    case("T-3d", same(lambda a: a.T), ((2, 3, 4), N)),
+    case("mT", (lambda a: a.mT, lambda x: x.swapaxes(-1, -2)), ((2, 3, 4), N)),
+    case("permute", (lambda a: a.permute(1, 0, 2), lambda x: x.transpose(1, 0, 2)), ((2, 3, 4), N)),
+    case(
+        "permute-negative",
+        (lambda a: a.permute(0, -1, -2), lambda x: x.transpose(0, 2, 1)),
+        ((2, 3, 4), N),
+    ),
+    case(
+        "permute-tuple",
+        (lambda a: a.permute((2, 0, 1)), lambda x: x.transpose(2, 0, 1)),
+        ((2, 3, 4), N),
+    ),
     case("T", same(lambda a: a.T), ((2, 3), N)),
     # indexing: slices and integers (assign), integer arrays (scatter-add)
     case("getitem-int", same(lambda a: a[1]), ((3, 4), N)),
@@ -579,3 +596,19 @@ def test_reductions_match_numpy_for_any_axis_and_gradcheck(name, spec, device):
     assert out.shape == np.shape(expected)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
     assert gradcheck(lambda t: fn(t, axis=axis, keepdims=keepdims), tensors)
+
+
+def test_transpose_has_pytorchs_meaning_and_points_to_permute():
+    x = mg.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.transpose(0, 1).shape == (3, 2)  # NumPy's transpose(0, 1) would leave it (2, 3)
+    np.testing.assert_array_equal(x.transpose(0, 1).numpy(), x.numpy().T)
+    with pytest.raises(TypeError, match=r"permute"):
+        mg.zeros(2, 3, 4).transpose(1, 0, 2)
+    with pytest.raises(TypeError, match=r"two dims"):
+        x.transpose()
+    with pytest.raises(ValueError, match=r"repeat an axis"):
+        mg.zeros(2, 3).permute(0, 0)
+    with pytest.raises(ValueError, match=r"needs 3 dims"):
+        mg.zeros(2, 3, 4).permute(0, 1)
+    with pytest.raises(ValueError, match=r"at least 2 dimensions"):
+        _ = mg.zeros(3).mT

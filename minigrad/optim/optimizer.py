@@ -19,7 +19,6 @@ Subclasses (SGD, Adam, AdamW) write their update rule once, for one parameter, i
 
 from __future__ import annotations
 
-import math
 import numbers
 import weakref
 from collections.abc import Iterable, Mapping
@@ -27,6 +26,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from .. import backend
+from ..checks import check_flag, check_number, check_state_keys  # noqa: F401 (re-exported)
 from ..gradients import GradientStore
 from ..tensor import Tensor
 from . import _kernels
@@ -68,44 +68,6 @@ CPU_BLOCK = 32768
 def blocks(size: int) -> list[slice]:
     """range(size) cut into slices of at most CPU_BLOCK elements."""
     return [slice(start, min(start + CPU_BLOCK, size)) for start in range(0, size, CPU_BLOCK)]
-
-
-# ---------------------------------------------------------------- hyperparameter checks
-
-
-def check_number(name: str, value, *, low=None, high=None, high_open=False) -> float:
-    """`value` as a float, or a ValueError/TypeError saying what `name` must be."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if high is not None and (value >= high if high_open else value > high):
-        bound = f"< {high}" if high_open else f"<= {high}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
-def check_state_keys(owner: str, expected: set, state: Mapping) -> None:
-    """Raise a ValueError naming the first key of `expected` that `state` lacks, or the
-    first key it has that is not expected. `owner` names the state, e.g. "the StepLR"."""
-    for key in sorted(expected):
-        if key not in state:
-            raise ValueError(f"{owner} state is missing {key!r}")
-    extra = sorted(set(state) - expected)
-    if extra:
-        raise ValueError(f"{owner} state has an unexpected key {extra[0]!r}")
-
-
-def check_flag(name: str, value) -> bool:
-    """A bool option given as a bool or as the number 0/1 (as it is stored in a state)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Real) and value in (0, 1):
-        return bool(value)
-    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 # ---------------------------------------------------------------- the saved form

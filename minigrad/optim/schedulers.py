@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import math
 
-from .optimizer import Optimizer, check_number, check_state_keys
-
-
-def _check_count(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+from ..checks import check_count, check_number, check_state_keys
+from .optimizer import Optimizer
 
 
 class LRScheduler:
@@ -90,7 +85,7 @@ class LRScheduler:
                 f"this state was saved by a {state.get('type')!r} scheduler, not a {mine}"
             )
         check_state_keys(f"the {mine}", {"type", "last_epoch", "base_lr", *self._options}, state)
-        last_epoch = _check_count("last_epoch", state["last_epoch"], 0)
+        last_epoch = check_count("last_epoch", state["last_epoch"], 0)
         base_lr = check_number("base_lr", state["base_lr"], low=0.0)
         options = self._check(*(state[name] for name in self._options))
         return last_epoch, base_lr, options
@@ -122,7 +117,7 @@ class StepLR(LRScheduler):
 
     @staticmethod
     def _check(step_size, gamma) -> tuple:
-        return _check_count("step_size", step_size, 1), check_number("gamma", gamma, low=0.0)
+        return check_count("step_size", step_size, 1), check_number("gamma", gamma, low=0.0)
 
     def lr_at(self, t: int) -> float:
         return self.base_lr * self.gamma ** (t // self.step_size)
@@ -161,7 +156,7 @@ class CosineAnnealingLR(LRScheduler):
 
     @staticmethod
     def _check(T_max, eta_min) -> tuple:
-        return _check_count("T_max", T_max, 1), check_number("eta_min", eta_min, low=0.0)
+        return check_count("T_max", T_max, 1), check_number("eta_min", eta_min, low=0.0)
 
     def lr_at(self, t: int) -> float:
         cosine = (1 + math.cos(math.pi * t / self.T_max)) / 2
@@ -193,7 +188,7 @@ class LinearWarmup(LRScheduler):
 
     @staticmethod
     def _check(warmup_steps) -> tuple:
-        return (_check_count("warmup_steps", warmup_steps, 1),)
+        return (check_count("warmup_steps", warmup_steps, 1),)
 
     def lr_at(self, t: int) -> float:
         if t < self.warmup_steps:
