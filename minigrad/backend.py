@@ -172,3 +172,12 @@ def scatter_add(target, index, values) -> None:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+
+
+def matmul(a, b):
+    """a @ b for two arrays on one device: every matrix product in minigrad goes through here.
+
+    One seam for the GPU: there the product can be routed to a cuBLAS handle minigrad owns
+    (CuPy refuses its own cuBLAS calls while a stream is being captured into a CUDA graph).
+    """
+    return xp_of(a).matmul(a, b)

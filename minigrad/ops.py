@@ -189,7 +189,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"(inner dimensions {x2.shape[-1]} and {y2.shape[-2]} differ)"
         )
     xp = backend.xp_of(x)
-    out = xp.matmul(x, y)
+    out = backend.matmul(x, y)
 
     def backward(g):
         # Put back the axes a 1-D operand dropped; the column's first, so that the 0-d g of
@@ -201,9 +201,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             g2 = xp.expand_dims(g2, -2)
         dx = dy = None
         if a.requires_grad:
-            dx = unbroadcast(xp.matmul(g2, xp.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+            dx = unbroadcast(backend.matmul(g2, xp.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
         if b.requires_grad:
-            dy = unbroadcast(xp.matmul(xp.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+            dy = unbroadcast(backend.matmul(xp.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return dx, dy
 
     return Tensor._from_op(out, (a, b), backward, "matmul")

@@ -147,7 +147,7 @@ def _checked(backward, found, where):
 
 def test_every_intermediate_of_a_float32_training_step_stays_float32():
     from minigrad import nn
-    from minigrad.nn import functional as F
+    from minigrad.nn.functional import regularization as F
 
     mg.manual_seed(0)
     model = nn.Sequential(
@@ -205,7 +205,7 @@ def test_memory_is_flat_over_10000_training_steps():
     import tracemalloc
 
     from minigrad import nn
-    from minigrad.nn import functional as F
+    from minigrad.nn.functional import regularization as F
 
     mg.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -247,7 +247,7 @@ def test_memory_is_flat_over_10000_training_steps():
 
 def test_dropout_draws_its_mask_in_the_tensors_precision(monkeypatch):
     """The uniform draws behind a float32 dropout mask are float32 (float64 only for float64)."""
-    from minigrad.nn import functional as F
+    from minigrad.nn.functional import regularization as F
 
     asked = []
     real = mg.random.generator()
