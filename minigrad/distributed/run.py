@@ -118,6 +118,8 @@ class Launcher:
         self.signalled: int | None = None
         self.procs = [subprocess.Popen(command, env=env) for env in envs]
         self.ranks = [int(env["RANK"]) for env in envs]
+        self._rank_of = {proc.pid: rank for proc, rank in zip(self.procs, self.ranks)}
+        self._order: list[int] = []  # ranks in the order they ended
 
     def forward(self, signum, _frame=None) -> None:
         self.signalled = signum
@@ -128,12 +130,11 @@ class Launcher:
     def wait(self) -> int:
         """Wait for the ranks; the launcher's exit code."""
         while True:
+            self._next_exit()
             codes = [proc.poll() for proc in self.procs]
-            failed = [
-                (rank, code) for rank, code in zip(self.ranks, codes) if code not in (None, 0)
-            ]
+            failed = [(r, code) for r, code in zip(self.ranks, codes) if code not in (None, 0)]
             if failed:
-                rank, code = failed[0]
+                rank, code = min(failed, key=lambda f: self._order.index(f[0]))
                 running = sum(code is None for code in codes)
                 if self.signalled is None:
                     print(
@@ -148,7 +149,24 @@ class Launcher:
                 return code if 0 < code < 256 else 1
             if all(code == 0 for code in codes):
                 return 0
+
+    def _next_exit(self) -> None:
+        """Block until a rank ends (or a signal comes), and note the order ranks end in, so
+        that the rank that failed first is the one named (the others may fail because of it)."""
+        if hasattr(os, "waitid"):
+            try:  # WNOWAIT: leave the ended child for Popen to collect
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                info = None
+            rank = self._rank_of.get(info.si_pid) if info is not None else None
+            if rank is not None and rank not in self._order:
+                self.procs[self.ranks.index(rank)].wait()
+                self._order.append(rank)
+        else:
             time.sleep(0.05)
+        for rank, proc in zip(self.ranks, self.procs):
+            if proc.poll() is not None and rank not in self._order:
+                self._order.append(rank)
 
     def stop(self) -> None:
         """SIGTERM to every rank still running; SIGKILL to those alive `grace` s later."""
