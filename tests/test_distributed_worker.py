@@ -9,12 +9,15 @@ Every rank trains the same small MLP on its DistributedSampler shard, twice:
      it on every rank, the second epoch.
 Each rank writes DIR/rank<r>.npz (A's and B's final parameters, A's epoch losses averaged
 over ranks). `reference()` trains the same model in one process with batch N*B, for the
-tests to compare against.
+tests to compare against; `run_killing_all_on_timeout()` starts a launcher for them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +89,27 @@ def reference(world, dtype, device):
             total += loss.item()
         losses.append(total / steps)
     return [p.numpy() for p in model.parameters()], losses
+
+
+def run_killing_all_on_timeout(command, environ, timeout, cwd=None):
+    """subprocess.run, except that a timeout kills the launcher *and* its ranks (they share
+    the new session's process group), so that a stuck test leaves nothing running."""
+    proc = subprocess.Popen(
+        command,
+        env=environ,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"timed out after {timeout} s\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 def main():
