@@ -140,6 +140,15 @@ def test_the_default_bucket_is_ddps_25_mb_and_a_big_array_gets_its_own():
         bucketing.plan_buckets([(1,)], [np.float32], 0)
 
 
+def test_an_array_alone_in_its_bucket_is_reduced_where_it_lies():
+    big = np.ones((10, 10), np.float32)
+    (bucket,) = bucketing.plan_buckets([big.shape], [big.dtype], cap_bytes=16)
+    flat = bucketing.pack(bucket, [big])
+    flat += 1  # no copy: the collective changes the gradient itself
+    bucketing.unpack(bucket, flat, [big])
+    np.testing.assert_array_equal(big, np.full((10, 10), 2.0))
+
+
 def test_pack_and_unpack_on_the_device(device):
     xp = mg.backend.xp_for(device)
     arrays = [xp.arange(6, dtype=np.float32).reshape(2, 3), xp.ones(4, dtype=np.float32)]

@@ -79,7 +79,15 @@ def _bucket(dtype: np.dtype, members: list[tuple[int, int]]) -> Bucket:
 
 
 def pack(bucket: Bucket, arrays) -> object:
-    """A new flat array (on the arrays' device) holding the bucket's arrays one after another."""
+    """A flat array (on the arrays' device) holding the bucket's arrays one after another.
+
+    An array alone in its bucket (one larger than the cap) is not copied: its flat view is
+    the buffer, so the collective works on the gradient itself and unpack has nothing to do.
+    """
+    if len(bucket.members) == 1:
+        only = arrays[bucket.members[0]]
+        if only.flags.c_contiguous and only.dtype == bucket.dtype:
+            return only.reshape(-1)
     parts = [arrays[i].reshape(-1) for i in bucket.members]
     xp = backend.xp_of(parts[0])
     return xp.concatenate(parts).astype(bucket.dtype, copy=False)
@@ -89,4 +97,11 @@ def unpack(bucket: Bucket, flat, arrays) -> None:
     """Copy each slice of `flat` back into its array, in place (the arrays keep their identity,
     so whoever holds them, a GradientStore or a Parameter, sees the new values)."""
     for i, start, numel in zip(bucket.members, bucket.offsets, bucket.sizes):
-        arrays[i][...] = flat[start : start + numel].reshape(arrays[i].shape)
+        piece = flat[start : start + numel]
+        if _address(piece) != _address(arrays[i]):  # else it is the array itself (see pack)
+            arrays[i][...] = piece.reshape(arrays[i].shape)
+
+
+def _address(array) -> int:
+    """Where the array's first element lives (device or host memory)."""
+    return array.data.ptr if backend.is_gpu_array(array) else array.ctypes.data
