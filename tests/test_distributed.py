@@ -72,6 +72,8 @@ def test_launcher_sets_what_torchrun_sets_and_passes_the_rest_through():
         assert e["NCCL_NVLS_ENABLE"] == "0" and e["PATH"] == "/bin"  # untouched
         assert int(e["MINIGRAD_PORT"]) > 0 and e["MINIGRAD_PORT"] == envs[0]["MINIGRAD_PORT"]
         assert env.from_environment(e).world_size == 3
+        assert e["OMP_NUM_THREADS"] == "1"  # as torchrun: N processes share the cores
+    assert run.rank_environments(args, {"OMP_NUM_THREADS": "4"})[0]["OMP_NUM_THREADS"] == "4"
 
 
 def test_launcher_on_the_second_of_two_machines():

@@ -7,6 +7,7 @@ library: each copy gets the variables init_process_group() reads,
 
     RANK=node_rank*N+i  WORLD_SIZE=nnodes*N  LOCAL_RANK=i  LOCAL_WORLD_SIZE=N
     MASTER_ADDR  MASTER_PORT  MINIGRAD_PORT  (free ports on this machine when not given)
+    OMP_NUM_THREADS=1 with several processes, unless it is set (as torchrun does)
 
 and the rest of the environment as it is (NCCL_* settings pass through untouched). Then:
 
@@ -99,6 +100,10 @@ def rank_environments(args, base: dict) -> list[dict]:
         "MASTER_ADDR": args.master_addr,
         "MASTER_PORT": str(master_port),
     }
+    if args.nproc_per_node > 1 and "OMP_NUM_THREADS" not in base:
+        # As torchrun: N processes each running as many BLAS threads as there are cores
+        # would fight over the cores (and spin-waiting BLAS threads make that very slow).
+        shared["OMP_NUM_THREADS"] = "1"
     if single_machine and "MINIGRAD_PORT" not in base and args.master_port is None:
         shared["MINIGRAD_PORT"] = str(free_port())  # else: MASTER_PORT + 1 (env.py)
     envs = []
