@@ -292,6 +292,116 @@ def test_a_bad_gradient_changes_no_parameter(bad, message, device):
     assert opt.steps == [0, 0] and not backend.to_numpy(opt.state["exp_avg"][0]).any()
 
 
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+@pytest.mark.parametrize("what", ["gradient", "parameter"])
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_a_read_only_array_is_found_before_anything_changes(what, cls):
+    """The second parameter's problem is found before the first is updated, any step count
+    advances or the store is drained (also for an array that passed the check before)."""
+    w, b = two_params()
+    opt = cls([w, b], lr=0.1)
+    opt.step(store_for(w, b))  # both arrays fully checked: the next step takes the fast path
+    grads = store_for(w, b)
+    if what == "gradient":
+        _read_only(grads[b])
+    else:
+        _read_only(b.data)
+    before = [p.data.copy() for p in (w, b)]
+    state = opt.state_dict()
+    with pytest.raises(ValueError, match=f"'b' .*read-only|{what} of 'b' .*read-only"):
+        opt.step(grads)
+    assert set(grads) == {w.id, b.id}
+    assert all(np.array_equal(p.data, v) for p, v in zip((w, b), before))
+    assert opt.steps == [1, 1] and opt.state_dict() == state
+
+
+def test_a_gradient_in_fortran_order_gives_the_c_order_result(device):
+    """Every path reads the gradient with its own layout (the GPU kernels through a base
+    pointer, in C order), so a transposed-layout gradient gives the same update."""
+    results = []
+    for order in ("C", "F"):
+        w, _ = two_params(device)
+        opt = Adam([w], lr=0.1)
+        g = np.asarray(np.arange(6.0).reshape(2, 3) - 2.5, dtype=np.float32, order=order)
+        opt.step(GradientStore({w.id: backend.to_device(g, device)}))
+        results.append(backend.to_numpy(w.data))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_zero_grad_and_grad_explain_why_they_are_not_needed():
+    w, _ = two_params()
+    opt = Adam([w])
+    with pytest.raises(
+        AttributeError, match=r"need none.*step\(\) takes .*opt.step\(loss.backward"
+    ):
+        opt.zero_grad()
+    with pytest.raises(AttributeError, match=r"loss.backward\(\) returns the gradients"):
+        opt.grad  # noqa: B018
+    assert not hasattr(opt, "zero_grad")
+
+
+# ---------------------------------------------------------------- float16: computed in float32
+
+
+def run_rounded_float32(cls, options, init, grads16):
+    """The float16 rule written out: float32 arithmetic on float16 values, then every stored
+    array (parameter and state) rounded to float16 after each step."""
+    params = [mg.tensor(x.astype(np.float16).astype(np.float32), requires_grad=True) for x in init]
+    opt = cls(params, **options)
+    for step in grads16:
+        opt.step(GradientStore({p.id: g.astype(np.float32) for p, g in zip(params, step)}))
+        for array in [p.data for p in params] + [b for bs in opt.state.values() for b in bs]:
+            array[...] = array.astype(np.float16)
+    return [p.data.astype(np.float16) for p in params], opt
+
+
+FLOAT16_CASES = [
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    (SGD, {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "maximize": True}),
+    (Adam, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+    (AdamW, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+]
+
+
+@pytest.mark.parametrize("cls, options", FLOAT16_CASES, ids=str)
+def test_float16_parameters_compute_in_float32_on_the_cpu(cls, options):
+    init, noise = make_problem(steps=30)
+    # Small gradients: in float16 arithmetic (1 - beta2) * g * g underflows to 0.
+    grads16 = [[np.asarray(1e-3 * n, dtype=np.float16) for n in step] for step in noise]
+    expected, _ = run_rounded_float32(cls, options, init, grads16)
+    params = [mg.tensor(x, dtype=np.float16, requires_grad=True) for x in init]
+    opt = cls(params, **options)  # Adam's default eps=1e-8 is fine: it is used in float32
+    for step in grads16:
+        opt.step(GradientStore({p.id: g.copy() for p, g in zip(params, step)}))
+    for p, e in zip(params, expected):
+        assert p.dtype == np.float16
+        np.testing.assert_array_equal(p.data, e)  # bit for bit
+
+
+def test_a_float16_step_on_big_arrays_uses_blocks_of_float32():
+    from minigrad.optim.optimizer import CPU_BLOCK
+
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal(CPU_BLOCK + 100)]
+    grads16 = [[(0.01 * rng.standard_normal(CPU_BLOCK + 100)).astype(np.float16)]]
+    expected, _ = run_rounded_float32(Adam, {"lr": 0.01}, init, grads16)
+    p = mg.tensor(init[0], dtype=np.float16, requires_grad=True)
+    Adam([p], lr=0.01).step(GradientStore({p.id: grads16[0][0].copy()}))
+    np.testing.assert_array_equal(p.data, expected[0])
+
+
+def test_eps_is_checked_in_the_compute_type():
+    half = mg.zeros(3, dtype=np.float16, requires_grad=True)
+    Adam([half], eps=1e-8)  # float32 holds 1e-8
+    with pytest.raises(ValueError, match="eps=1e-50 underflows to 0 in float32"):
+        Adam([half], eps=1e-50)
+    Adam([mg.zeros(3, dtype=np.float64, requires_grad=True)], eps=1e-50)  # float64 holds it
+
+
 @pytest.mark.gpu
 def test_a_gradient_on_another_device_changes_no_parameter():
     w, b = two_params("gpu")
@@ -398,25 +508,60 @@ def test_a_non_contiguous_parameter_is_refused():
 # ---------------------------------------------------------------- ownership
 
 
-def test_a_parameter_belongs_to_one_live_optimizer():
+def test_a_newer_optimizer_takes_the_parameters_over():
+    """Re-running `opt = Adam(model.parameters())` in a notebook: the new one owns them."""
     w, b = two_params()
     first = SGD([w, b], lr=0.1)
-    with pytest.raises(ValueError, match="'b' .* already belongs to a live optimizer, SGD"):
-        Adam([b])
+    second = Adam([b], lr=0.1)  # no error: b moves to the newer optimizer
+    before = w.data.copy()
+    with pytest.raises(RuntimeError, match=r"SGD\(2 parameters.* no longer owns 'b' \(parameter 1"):
+        first.step(store_for(w, b))
+    with pytest.raises(RuntimeError, match=r"Adam\(1 parameter, lr=0.1.*took it over"):
+        first.step(store_for(w))  # refused even for w, which nobody else took
+    np.testing.assert_array_equal(w.data, before)
+    second.step(store_for(b))
+    assert second.steps == [1] and first.steps == [0, 0]
+
+
+def test_rerunning_the_notebook_cell_just_works():
+    w, b = two_params()
+    for _ in range(3):
+        opt = Adam([w, b], lr=0.1)
+        opt.step(store_for(w, b))
+    assert opt.steps == [1, 1]
+
+
+def test_two_live_optimizers_never_update_one_parameter():
+    w, b = two_params()
+    old, new = SGD([w, b], lr=0.1), SGD([w], lr=0.1)
+    grads = store_for(w, b)
+    with pytest.raises(RuntimeError, match="no longer owns 'w'"):
+        old.step(grads)
+    assert set(grads) == {w.id, b.id}  # the refused step took nothing
+    new.step(grads)
+    assert set(grads) == {b.id}
+
+
+def test_a_released_optimizer_refuses_to_step():
+    w, b = two_params()
+    first = SGD([w, b], lr=0.1)
     first.release()
-    second = Adam([b])  # released: b is free
     with pytest.raises(RuntimeError, match="was released"):
         first.step(store_for(w))
+    second = Adam([b])
     del second
     gc.collect()
-    Adam([b])  # the second optimizer was garbage-collected: b is free again
+    Adam([b]).step(store_for(b))
 
 
 def test_disjoint_optimizers_coexist():
     w, b = two_params()
-    SGD([w], lr=0.1)
+    opt_w = SGD([w], lr=0.1)
     opt_b = SGD([b], lr=0.1)
-    assert opt_b.params == [b]
+    grads = store_for(w, b)
+    opt_w.step(grads)
+    opt_b.step(grads)
+    assert opt_w.steps == [1] and opt_b.steps == [1]
 
 
 def test_release_is_idempotent_and_only_frees_its_own():
@@ -425,9 +570,8 @@ def test_release_is_idempotent_and_only_frees_its_own():
     opt_b = SGD([b], lr=0.1)
     opt_w.release()
     opt_w.release()
-    with pytest.raises(ValueError, match="already belongs"):
-        SGD([b], lr=0.1)
-    assert opt_b.params == [b]
+    opt_b.step(store_for(b))  # still owns b
+    assert opt_b.steps == [1]
 
 
 # ---------------------------------------------------------------- the learning rate

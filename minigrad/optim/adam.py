@@ -19,11 +19,10 @@ import functools
 import math
 from collections.abc import Mapping
 
-import numpy as np
-
 from .. import backend
+from ..checks import check_array, check_flag, check_number
 from ._kernels import UpdateRule
-from .optimizer import Optimizer, _count, blocks, check_flag, check_number, describe_param
+from .optimizer import Optimizer, _count, compute_dtype, describe_param
 
 # ---------------------------------------------------------------- the update rule
 # One parameter, as 1-D views of equal length; every operation writes in place (out=) into
@@ -170,13 +169,8 @@ class Adam(Optimizer):
         self.state_names = names + ("max_exp_avg_sq",) if self.amsgrad else names
         super().__init__(params, lr)
 
-    def _update(self, i: int, p, g) -> None:
-        # Flat views, updated one cache-sized block at a time (see optimizer.blocks).
-        p, g, scratch = p.reshape(-1), g.reshape(-1), self._scratch_for(p)
-        m = self.state["exp_avg"][i].reshape(-1)
-        v = self.state["exp_avg_sq"][i].reshape(-1)
-        vmax = self.state["max_exp_avg_sq"][i].reshape(-1) if self.amsgrad else None
-        hyper = dict(
+    def _update_options(self, i: int) -> dict:
+        return dict(
             lr=self.lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
@@ -187,10 +181,11 @@ class Adam(Optimizer):
             maximize=self.maximize,
             step=self.steps[i],
         )
-        for b in blocks(p.size):
-            block_vmax = None if vmax is None else vmax[b]
-            block_scratch = scratch[: b.stop - b.start]
-            adam_update_numpy(p[b], g[b], m[b], v[b], block_vmax, block_scratch, **hyper)
+
+    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
+        # One block of one parameter (the base class cuts the arrays, see Optimizer._update).
+        m, v, vmax = arrays["exp_avg"], arrays["exp_avg_sq"], arrays.get("max_exp_avg_sq")
+        adam_update_numpy(arrays["p"], arrays["g"], m, v, vmax, scratch, **options)
 
     def _update_rule(self) -> UpdateRule:
         """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
@@ -227,7 +222,7 @@ class Adam(Optimizer):
             "maximize": float(self.maximize),
         }
 
-    def _load_hyperparameters(self, scalars: Mapping) -> dict:
+    def _check_hyperparameters(self, scalars: Mapping) -> dict:
         betas, eps, wd, amsgrad, maximize = _check_adam(
             scalars["lr"],
             (scalars["beta1"], scalars["beta2"]),
@@ -236,6 +231,8 @@ class Adam(Optimizer):
             scalars["amsgrad"],
             scalars["maximize"],
         )
+        for i, p in enumerate(self.params):
+            _check_eps_fits(eps, p, i)
         if amsgrad != self.amsgrad:
             raise ValueError(
                 f"the state was saved with amsgrad={amsgrad}, this optimizer has "
@@ -248,6 +245,11 @@ class Adam(Optimizer):
             "weight_decay": wd,
             "maximize": maximize,
         }
+
+    def _check_buffer(self, name: str, key: str, host) -> None:
+        # v is an average of squares: a negative one would make sqrt(v) NaN on the next step.
+        if name in ("exp_avg_sq", "max_exp_avg_sq"):
+            check_array(f"buffer {key!r}", host, low=0.0)
 
     def __repr__(self) -> str:
         return (
@@ -317,11 +319,14 @@ def _cuda_bool(flag: bool) -> str:
 
 
 def _check_eps_fits(eps: float, p, i: int) -> None:
-    """eps must not round to 0 in the parameter's dtype (1e-8 does in float16)."""
-    if eps > 0 and np.dtype(p.dtype).type(eps) == 0:
+    """eps must not round to 0 in the type the update computes in (float32 for float16 and
+    float32 parameters, see compute_dtype): 1e-8 is fine for float16, 1e-50 is not."""
+    compute = compute_dtype(p.dtype)
+    if eps > 0 and compute.type(eps) == 0:
         raise ValueError(
-            f"eps={eps:g} underflows to 0 in {p.dtype} ({describe_param(p, i)}): the "
-            "denominator sqrt(v) + eps could then be 0; use a larger eps, e.g. 1e-4 for float16"
+            f"eps={eps:g} underflows to 0 in {compute}, the type {p.dtype} parameters are "
+            f"computed in ({describe_param(p, i)}): the denominator sqrt(v) + eps could then "
+            f"be 0; use a larger eps, e.g. 1e-8"
         )
 
 

@@ -17,8 +17,9 @@ import functools
 from collections.abc import Mapping
 
 from .. import backend
+from ..checks import check_flag, check_number
 from ._kernels import UpdateRule
-from .optimizer import Optimizer, _count, blocks, check_flag, check_number
+from .optimizer import Optimizer, _count
 
 # ---------------------------------------------------------------- the update rule
 # One parameter, as 1-D views of equal length (p, g, buf, scratch); every operation writes in
@@ -129,11 +130,8 @@ class SGD(Optimizer):
         self.state_names = ("momentum_buffer",) if self.momentum != 0 else ()
         super().__init__(params, lr)
 
-    def _update(self, i: int, p, g) -> None:
-        # Flat views, updated one cache-sized block at a time (see optimizer.blocks).
-        p, g, scratch = p.reshape(-1), g.reshape(-1), self._scratch_for(p)
-        buf = self.state["momentum_buffer"][i].reshape(-1) if self.momentum != 0 else None
-        hyper = dict(
+    def _update_options(self, i: int) -> dict:
+        return dict(
             lr=self.lr,
             momentum=self.momentum,
             dampening=self.dampening,
@@ -142,9 +140,11 @@ class SGD(Optimizer):
             maximize=self.maximize,
             first_step=self.steps[i] == 1,  # steps[i] already counts this step
         )
-        for b in blocks(p.size):
-            block_buf = None if buf is None else buf[b]
-            sgd_update_numpy(p[b], g[b], block_buf, scratch[: b.stop - b.start], **hyper)
+
+    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
+        # One block of one parameter (the base class cuts the arrays, see Optimizer._update).
+        buf = arrays.get("momentum_buffer")  # none without momentum
+        sgd_update_numpy(arrays["p"], arrays["g"], buf, scratch, **options)
 
     def _update_rule(self) -> UpdateRule:
         """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
@@ -170,7 +170,7 @@ class SGD(Optimizer):
             "maximize": float(self.maximize),
         }
 
-    def _load_hyperparameters(self, scalars: Mapping) -> dict:
+    def _check_hyperparameters(self, scalars: Mapping) -> dict:
         lr, momentum, dampening, nesterov, wd, maximize = (
             scalars[k]
             for k in ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
