@@ -510,8 +510,10 @@ def test_resuming_a_finished_run_says_so(tmp_path, capsys):
     assert "epoch-000002.npz at epoch 2" in out
     assert "already complete" in out and "0 epochs to train" in out
     assert "optimizers[0].lr = 0.05 (passed: 0.01)" in out and "kept over" in out
+    assert "restored: model, optimizers[0], trainer, random generator" in out
     assert trainer.resumed == {
         "path": str(tmp_path / "epoch-000002.npz"),
+        "restored": ["model", "optimizers[0]", "trainer", "random generator"],
         "epoch": 2,
         "target_epoch": 2,
         "epochs_left": 0,

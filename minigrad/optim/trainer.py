@@ -242,7 +242,8 @@ class Trainer:
         resume: with checkpoint_dir, first load the newest good checkpoint there (a damaged
             one is skipped with a warning), so that running the same script again after a
             crash continues where it stopped. It prints what it resumed and keeps it in
-            self.resumed: {"path", "epoch", "target_epoch", "epochs_left", "changed"}, where
+            self.resumed: {"path", "restored", "epoch", "target_epoch", "epochs_left",
+            "changed"}, where "restored" names the parts loaded (model, optimizers, ...) and
             "changed" lists the hyperparameters whose saved values replaced those passed now.
 
         Each record: {"epoch": n, "train_loss": ..., **validate()}.
@@ -327,6 +328,7 @@ class Trainer:
         }
         self.resumed = {
             "path": str(info.get("path")),
+            "restored": _restored_parts(info.get("contents", {})),
             "epoch": self.epoch,
             "target_epoch": last_epoch,
             "epochs_left": max(0, last_epoch - self.epoch),
@@ -491,6 +493,17 @@ def _hyperparameters(optimizers, schedulers) -> dict:
     return found
 
 
+def _restored_parts(contents: dict) -> list[str]:
+    """["model", "optimizers[0]", ...]: the parts a checkpoint's contents say it holds."""
+    parts = []
+    for name, value in contents.items():
+        if value is True:
+            parts.append({"rng": "random generator"}.get(name, name))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts += [f"{name}[{k}]" for k in range(value)]
+    return parts
+
+
 def _resume_message(resumed: dict) -> str:
     lines = [f"fit: resumed from {resumed['path']} at epoch {resumed['epoch']}"]
     if resumed["epochs_left"] == 0:
@@ -503,6 +516,8 @@ def _resume_message(resumed: dict) -> str:
         left = resumed["epochs_left"]
         lines[0] += f"; {left} epoch{'s' if left != 1 else ''} to train"
         lines[0] += f" (to epoch {resumed['target_epoch']})"
+    if resumed["restored"]:
+        lines.append(f"  restored: {', '.join(resumed['restored'])}")
     if resumed["changed"]:
         lines.append(
             "  the checkpoint's hyperparameters were kept over those passed now "
