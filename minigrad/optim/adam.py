@@ -24,117 +24,6 @@ from ..checks import check_array, check_flag, check_number
 from ._kernels import UpdateRule
 from .optimizer import Optimizer, _count, compute_dtype, describe_param
 
-# ---------------------------------------------------------------- the update rule
-# One parameter, as 1-D views of equal length; every operation writes in place (out=) into
-# the parameter, its moments, the gradient (ours after the drain) or one scratch array, so
-# a step allocates nothing, and the same function can run on any slice of the arrays.
-#
-#   g <- -g                                            (maximize)
-#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
-#   m <- beta1 * m + (1 - beta1) * g
-#   v <- beta2 * v + (1 - beta2) * g * g
-#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
-#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
-
-
-def adam_update_numpy(
-    p,
-    g,
-    m,
-    v,
-    vmax,
-    scratch,
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    decoupled: bool,
-    amsgrad: bool,
-    maximize: bool,
-    step: int,
-) -> None:
-    """One Adam/AdamW step for one parameter, in place. `g` and `scratch` are overwritten.
-
-    p, g, m, v, scratch (and vmax when amsgrad, else None): 1-D arrays of one length and
-    dtype (NumPy, or CuPy: the module is taken from `p`). `step` is t, counting this step.
-    """
-    xp = backend.xp_of(p)
-    if maximize:
-        xp.negative(g, out=g)
-    if weight_decay != 0:
-        if decoupled:
-            xp.multiply(p, 1 - lr * weight_decay, out=p)
-        else:
-            xp.multiply(p, weight_decay, out=scratch)
-            xp.add(g, scratch, out=g)
-
-    xp.multiply(m, beta1, out=m)
-    xp.multiply(g, 1 - beta1, out=scratch)
-    xp.add(m, scratch, out=m)
-
-    xp.multiply(v, beta2, out=v)
-    xp.multiply(g, 1 - beta2, out=scratch)
-    xp.multiply(scratch, g, out=scratch)
-    xp.add(v, scratch, out=v)
-
-    if amsgrad:
-        xp.maximum(vmax, v, out=vmax)
-        v = vmax
-
-    # The bias corrections are host floats: t is a host int, so they cost nothing per element.
-    step_size = lr / (1 - beta1**step)
-    bc2_sqrt = math.sqrt(1 - beta2**step)
-    xp.sqrt(v, out=scratch)  # scratch <- sqrt(v) / sqrt(bc2) + eps, the denominator
-    xp.divide(scratch, bc2_sqrt, out=scratch)
-    xp.add(scratch, eps, out=scratch)
-    xp.multiply(m, step_size, out=g)  # g is free now: g <- (lr / bc1) * m / denominator
-    xp.divide(g, scratch, out=g)
-    xp.subtract(p, g, out=p)
-
-
-# The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
-# Scalars arrive precomputed on the host in float64 (decay = 1 - lr * wd, step_size =
-# lr / bc1, bc2_sqrt = sqrt(bc2), one_minus_beta1 = 1 - beta1, ...) so that every rounding
-# step is the one the NumPy code above makes. C is the compute type: float for float16 and
-# float32 parameters, double for float64.
-#
-#   g <- -g                                            (maximize)
-#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
-#   m <- beta1 * m + (1 - beta1) * g
-#   v <- beta2 * v + (1 - beta2) * g * g
-#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
-#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
-ADAM_UPDATE_CUDA = r"""
-template <typename T, typename C>
-__device__ __forceinline__ void adam_update(
-    T& p_, const T g_, T& m_, T& v_, T* vmax_,
-    const C decay, const C weight_decay, const C beta1, const C one_minus_beta1,
-    const C beta2, const C one_minus_beta2, const C step_size, const C bc2_sqrt, const C eps,
-    const bool decoupled, const bool amsgrad, const bool maximize)
-{
-    C g = maximize ? -(C)g_ : (C)g_;
-    C p = (C)p_;
-    if (weight_decay != 0) {
-        if (decoupled) p = p * decay;
-        else g = g + p * weight_decay;
-    }
-    const C m = (C)m_ * beta1 + g * one_minus_beta1;
-    C v = (C)v_ * beta2 + (g * one_minus_beta2) * g;
-    m_ = (T)m;
-    v_ = (T)v;
-    if (amsgrad) {
-        const C vmax = (C)*vmax_;
-        v = (vmax > v || vmax != vmax) ? vmax : v;  // max that keeps a NaN, as np.maximum
-        *vmax_ = (T)v;
-    }
-    const C denominator = sqrt(v) / bc2_sqrt + eps;
-    p_ = (T)(p - (m * step_size) / denominator);
-}
-"""
-
-
 # ---------------------------------------------------------------- the optimizers
 
 
@@ -169,48 +58,11 @@ class Adam(Optimizer):
         self.state_names = names + ("max_exp_avg_sq",) if self.amsgrad else names
         super().__init__(params, lr)
 
-    def _update_options(self, i: int) -> dict:
-        return dict(
-            lr=self.lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            eps=self.eps,
-            weight_decay=self.weight_decay,
-            decoupled=self.decoupled_weight_decay,
-            amsgrad=self.amsgrad,
-            maximize=self.maximize,
-            step=self.steps[i],
-        )
-
-    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
-        # One block of one parameter (the base class cuts the arrays, see Optimizer._update).
-        m, v, vmax = arrays["exp_avg"], arrays["exp_avg_sq"], arrays.get("max_exp_avg_sq")
-        adam_update_numpy(arrays["p"], arrays["g"], m, v, vmax, scratch, **options)
-
-    def _update_rule(self) -> UpdateRule:
-        """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
-        name = type(self).__name__.lower()
-        return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
-
-    def _kernel_scalars(self, step: int) -> dict[str, float]:
-        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
-        beta1, beta2 = self.betas
-        return {
-            "decay": 1 - self.lr * self.weight_decay,
-            "weight_decay": self.weight_decay,
-            "beta1": beta1,
-            "one_minus_beta1": 1 - beta1,
-            "beta2": beta2,
-            "one_minus_beta2": 1 - beta2,
-            "step_size": self.lr / (1 - beta1**step),
-            "bc2_sqrt": math.sqrt(1 - beta2**step),
-            "eps": self.eps,
-        }
-
     def _check_params(self, params: list) -> None:
         for i, p in enumerate(params):
             _check_eps_fits(self.eps, p, i)
 
+    # ------------------------------------------------------------ state: saving and loading
     def _hyperparameters(self) -> dict[str, float]:
         return {
             "lr": self.lr,
@@ -251,6 +103,46 @@ class Adam(Optimizer):
         if name in ("exp_avg_sq", "max_exp_avg_sq"):
             check_array(f"buffer {key!r}", host, low=0.0)
 
+    # ------------------------------------------------------------ step: the NumPy update
+    def _update_options(self, i: int) -> dict:
+        return dict(
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            decoupled=self.decoupled_weight_decay,
+            amsgrad=self.amsgrad,
+            maximize=self.maximize,
+            step=self.steps[i],
+        )
+
+    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
+        # One block of one parameter (the base class cuts the arrays, see Optimizer._update).
+        m, v, vmax = arrays["exp_avg"], arrays["exp_avg_sq"], arrays.get("max_exp_avg_sq")
+        adam_update_numpy(arrays["p"], arrays["g"], m, v, vmax, scratch, **options)
+
+    # ------------------------------------------------------------ its GPU twin
+    def _update_rule(self) -> UpdateRule:
+        """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
+        name = type(self).__name__.lower()
+        return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
+
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
+        beta1, beta2 = self.betas
+        return {
+            "decay": 1 - self.lr * self.weight_decay,
+            "weight_decay": self.weight_decay,
+            "beta1": beta1,
+            "one_minus_beta1": 1 - beta1,
+            "beta2": beta2,
+            "one_minus_beta2": 1 - beta2,
+            "step_size": self.lr / (1 - beta1**step),
+            "bc2_sqrt": math.sqrt(1 - beta2**step),
+            "eps": self.eps,
+        }
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({_count(self.params)}, lr={self.lr:g}, "
@@ -279,6 +171,120 @@ class AdamW(Adam):
         maximize: bool = False,
     ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+# ---------------------------------------------------------------- the update rule, in NumPy
+# One parameter, as 1-D views of equal length; every operation writes in place (out=) into
+# the parameter, its moments, the gradient (ours after the drain) or one scratch array, so
+# a step allocates nothing, and the same function can run on any slice of the arrays.
+#
+#   g <- -g                                            (maximize)
+#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
+#   m <- beta1 * m + (1 - beta1) * g
+#   v <- beta2 * v + (1 - beta2) * g * g
+#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
+#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+
+
+def adam_update_numpy(
+    p,
+    g,
+    m,
+    v,
+    vmax,
+    scratch,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    amsgrad: bool,
+    maximize: bool,
+    step: int,
+) -> None:
+    """One Adam/AdamW step for one parameter, in place. `g` and `scratch` are overwritten.
+
+    p, g, m, v, scratch (and vmax when amsgrad, else None): 1-D arrays of one length and
+    dtype (NumPy, or CuPy: the module is taken from `p`). `step` is t, counting this step.
+    The dtype is the compute type: float16 parameters arrive widened to float32 (see
+    Optimizer._update), exactly as the CUDA twin below computes them.
+    """
+    xp = backend.xp_of(p)
+    if maximize:
+        xp.negative(g, out=g)
+    if weight_decay != 0:
+        if decoupled:
+            xp.multiply(p, 1 - lr * weight_decay, out=p)
+        else:
+            xp.multiply(p, weight_decay, out=scratch)
+            xp.add(g, scratch, out=g)
+
+    xp.multiply(m, beta1, out=m)
+    xp.multiply(g, 1 - beta1, out=scratch)
+    xp.add(m, scratch, out=m)
+
+    xp.multiply(v, beta2, out=v)
+    xp.multiply(g, 1 - beta2, out=scratch)
+    xp.multiply(scratch, g, out=scratch)
+    xp.add(v, scratch, out=v)
+
+    if amsgrad:
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+
+    # The bias corrections are host floats: t is a host int, so they cost nothing per element.
+    step_size = lr / (1 - beta1**step)
+    bc2_sqrt = math.sqrt(1 - beta2**step)
+    xp.sqrt(v, out=scratch)  # scratch <- sqrt(v) / sqrt(bc2) + eps, the denominator
+    xp.divide(scratch, bc2_sqrt, out=scratch)
+    xp.add(scratch, eps, out=scratch)
+    xp.multiply(m, step_size, out=g)  # g is free now: g <- (lr / bc1) * m / denominator
+    xp.divide(g, scratch, out=g)
+    xp.subtract(p, g, out=p)
+
+
+# ---------------------------------------------------------------- its GPU twin, in CUDA C
+# The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
+# Scalars arrive precomputed on the host in float64 (decay = 1 - lr * wd, step_size =
+# lr / bc1, bc2_sqrt = sqrt(bc2), one_minus_beta1 = 1 - beta1, ...) so that every rounding
+# step is the one the NumPy code above makes. C is the compute type: float for float16 and
+# float32 parameters, double for float64.
+#
+#   g <- -g                                            (maximize)
+#   p <- p * (1 - lr * wd)     (AdamW)   |   g <- g + wd * p     (Adam)
+#   m <- beta1 * m + (1 - beta1) * g
+#   v <- beta2 * v + (1 - beta2) * g * g
+#   vmax <- max(vmax, v)                               (amsgrad; vmax replaces v below)
+#   p <- p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ADAM_UPDATE_CUDA = r"""
+template <typename T, typename C>
+__device__ __forceinline__ void adam_update(
+    T& p_, const T g_, T& m_, T& v_, T* vmax_,
+    const C decay, const C weight_decay, const C beta1, const C one_minus_beta1,
+    const C beta2, const C one_minus_beta2, const C step_size, const C bc2_sqrt, const C eps,
+    const bool decoupled, const bool amsgrad, const bool maximize)
+{
+    C g = maximize ? -(C)g_ : (C)g_;
+    C p = (C)p_;
+    if (weight_decay != 0) {
+        if (decoupled) p = p * decay;
+        else g = g + p * weight_decay;
+    }
+    const C m = (C)m_ * beta1 + g * one_minus_beta1;
+    C v = (C)v_ * beta2 + (g * one_minus_beta2) * g;
+    m_ = (T)m;
+    v_ = (T)v;
+    if (amsgrad) {
+        const C vmax = (C)*vmax_;
+        v = (vmax > v || vmax != vmax) ? vmax : v;  // max that keeps a NaN, as np.maximum
+        *vmax_ = (T)v;
+    }
+    const C denominator = sqrt(v) / bc2_sqrt + eps;
+    p_ = (T)(p - (m * step_size) / denominator);
+}
+"""
 
 
 @functools.cache
