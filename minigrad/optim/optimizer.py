@@ -76,7 +76,11 @@ def compute_dtype(dtype) -> np.dtype:
     few bits for the moments' arithmetic (1 - beta2 = 0.001 times a small g * g underflows),
     so it is only the storage type.
     """
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+    dtype = np.dtype(dtype)
+    return _COMPUTE_DTYPES.get(dtype, dtype)
+
+
+_COMPUTE_DTYPES = {np.dtype(np.float16): np.dtype(np.float32)}
 
 
 # ---------------------------------------------------------------- the base class
@@ -279,7 +283,10 @@ class Optimizer:
             flat[name] = self.state[name][i].reshape(-1)
         options = self._update_options(i)
         scratch = self._scratch_for(p)
-        widen = compute_dtype(p.dtype) != p.dtype
+        widen = p.dtype in _COMPUTE_DTYPES
+        if not widen and p.size <= CPU_BLOCK:  # one block: the whole arrays
+            self._update_block(flat, scratch[: p.size], options)
+            return
         for b in blocks(p.size):
             n = b.stop - b.start
             block = {role: array[b] for role, array in flat.items()}
