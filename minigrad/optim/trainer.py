@@ -74,8 +74,7 @@ class Trainer:
             grad_clip = check_number("grad_clip", grad_clip, low=0.0)
             if grad_clip == 0:
                 raise ValueError("grad_clip must be > 0, or None for no clipping")
-        if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
-            raise ValueError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+        accumulate = check_count("accumulate", accumulate, low=1)
         self.optimizers = list(optimizers)
         self.grad_clip = grad_clip
         self.accumulate = accumulate
@@ -252,8 +251,7 @@ class Trainer:
         Trainer resumed at epoch 7 of fit(..., epochs=20) trains epochs 8 to 20, and one
         resumed at epoch 20 trains none (and says so).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        epochs = check_count("epochs", epochs, low=1)
         if not callable(model_or_step):
             raise TypeError(f"fit() needs a model or a step function, got {model_or_step!r}")
         if loss_fn is not None and not callable(loss_fn):
@@ -344,10 +342,8 @@ class Trainer:
                 "state_dict()/load_state_dict() (an nn.Module) and loss_fn, not "
                 f"{type(model).__name__}"
             )
-        if keep_last is not None and (
-            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
-        ):
-            raise ValueError(f"keep_last must be an integer >= 1 or None, got {keep_last!r}")
+        if keep_last is not None:
+            keep_last = check_count("keep_last (or None: keep all)", keep_last, low=1)
         stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
         objects = {
             "model": model,
