@@ -564,3 +564,19 @@ class _model_with_step:
 
     def load_state_dict(self, state, strict=True):
         return self.model.load_state_dict(state, strict)
+
+
+def test_a_step_refused_by_one_optimizer_changes_no_other():
+    """The Trainer checks every optimizer before it steps any: opt_b, superseded, refuses,
+    and opt_w (stepped first) has not moved either."""
+    model = TinyModel()
+    opt_w, opt_b = SGD([model.w], lr=0.1), SGD([model.b], lr=0.1)
+    trainer = Trainer(opt_w, opt_b, grad_clip=1.0)
+    SGD([model.b], lr=0.1)  # a newer optimizer takes b over
+    before = values(model)
+    x, y = data(4)
+    with pytest.raises(RuntimeError, match="no longer owns 'b'"):
+        trainer.train_step(lambda: mse(model(x), y))
+    for p, v in zip(values(model), before):
+        np.testing.assert_array_equal(p, v)
+    assert opt_w.steps == [0] and trainer.optimizer_steps == 0

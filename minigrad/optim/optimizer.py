@@ -211,6 +211,12 @@ class Optimizer:
         The drained gradient arrays belong to the optimizer from then on, and the update may
         use them as scratch space (they are overwritten): copy a gradient first if you need it.
         """
+        self._apply_step(grads, self._check_step(grads))
+
+    def _check_step(self, grads: GradientStore) -> list[int]:
+        """Step 1 of step(): the indices of the parameters with a gradient in `grads`, each
+        checked; raises naming the first problem and changes nothing. (The Trainer checks
+        every optimizer this way before it steps any.)"""
         if self._released:
             raise RuntimeError(f"{self!r} was released: make a new optimizer for its parameters")
         if self._taken_over is not None:
@@ -247,6 +253,10 @@ class Optimizer:
                 f"parameters' gradients (it holds ids {sorted(grads)}): were they already taken "
                 "by a previous step(), or is this store from a loss that does not use them?"
             )
+        return indices
+
+    def _apply_step(self, grads: GradientStore, indices: list[int]) -> None:
+        """Steps 2 and 3 of step(), for the parameters `indices` that _check_step returned."""
         arrays = grads.drain([self.params[i] for i in indices])
         # The kernels read a gradient through its base pointer, in C order.
         arrays = [g if g.flags.c_contiguous else backend.xp_of(g).ascontiguousarray(g)

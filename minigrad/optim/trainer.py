@@ -152,10 +152,13 @@ class Trainer:
         self._pending_weight += weight
 
     def _step(self, grads: GradientStore) -> None:
+        # Every optimizer checks its gradients before any clips or steps: a refused step
+        # leaves no optimizer half a step ahead of the others.
+        checked = [opt._check_step(grads) for opt in self.optimizers]
         if self.grad_clip is not None:
             clip_grad_norm(grads, self.grad_clip, params=self._params, error_if_nonfinite=False)
-        for opt in self.optimizers:
-            opt.step(grads)
+        for opt, indices in zip(self.optimizers, checked):
+            opt._apply_step(grads, indices)
         self.optimizer_steps += 1
 
     def _reset_accumulation(self) -> None:
