@@ -313,3 +313,32 @@ def test_without_a_group_the_helpers_say_to_make_one():
     assert (dist.get_rank(), dist.get_world_size(), dist.is_initialized()) == (0, 1, False)
     with pytest.raises(DistributedError, match="init_process_group"):
         dist.all_reduce(mg.GradientStore())
+
+
+# ---------------------------------------------------------------- the Trainer's hook
+
+
+class RankOneOfTwo:
+    """A stand-in for rank 1 of a group of two whose other rank has the same numbers."""
+
+    rank, world_size = 1, 2
+
+    def average_gradients(self, grads, params=None):
+        return grads  # (g + g) / 2
+
+    def sum_over_ranks(self, *values):
+        return tuple(2 * float(v) for v in values)
+
+
+def test_a_trainer_of_rank_1_averages_and_leaves_the_checkpoints_to_rank_0(tmp_path):
+    mg.manual_seed(0)
+    model = mg.nn.Linear(3, 1)
+    trainer = mg.optim.Trainer(
+        mg.optim.SGD(model.parameters(), lr=0.1), process_group=RankOneOfTwo()
+    )
+    x, y = mg.randn(4, 3), mg.randn(4, 1)
+    history = trainer.fit(
+        model, [(x, y)], epochs=2, loss_fn=mg.nn.functional.mse_loss, checkpoint_dir=tmp_path
+    )
+    assert len(history) == 2 and np.isfinite(history[-1]["train_loss"])
+    assert list(tmp_path.iterdir()) == []  # rank 0 writes them

@@ -85,10 +85,14 @@ def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(trained):
     np.testing.assert_array_equal(trained[0]["losses"], trained[1]["losses"])
 
 
-def test_resuming_from_rank_0s_checkpoint_is_exact(trained):
-    for npz in trained:
+def test_the_trainer_with_a_process_group_and_its_resume_from_rank_0s_checkpoint_are_exact(
+    trained,
+):
+    for npz in trained:  # B: Trainer(process_group=...), saved and resumed after epoch 1
         for straight, resumed in zip(params(npz, "a"), params(npz, "b")):
             np.testing.assert_array_equal(straight, resumed)
+        # the Trainer's epoch_avg_loss() is the mean over both ranks' examples
+        np.testing.assert_allclose(npz["losses_b"], npz["losses"], rtol=1e-12)
 
 
 def test_three_ranks_cover_what_one_process_sees(tmp_path):

@@ -5,10 +5,10 @@
 
 Every rank trains the same small MLP on its DistributedSampler shard, twice:
   A: two epochs straight through;
-  B: one epoch, a checkpoint written by rank 0, a fresh model/optimizer/sampler loaded from
-     it on every rank, the second epoch.
-Each rank writes DIR/rank<r>.npz (A's and B's final parameters, A's epoch losses averaged
-over ranks). `reference()` trains the same model in one process with batch N*B, for the
+  B: the same through Trainer(process_group=...): one epoch, a checkpoint written by rank 0,
+     a fresh model/optimizer/trainer/sampler loaded from it on every rank, the second epoch.
+Each rank writes DIR/rank<r>.npz (A's and B's final parameters, and each run's epoch losses
+averaged over ranks). `reference()` trains the same model in one process with batch N*B, for the
 tests to compare against; `run_killing_all_on_timeout()` starts a launcher for them.
 """
 
@@ -72,6 +72,15 @@ def train_epoch(model, opt, sampler, epoch, X, y, device, group):
     return total / count
 
 
+def trainer_epoch(trainer, model, sampler, epoch, X, y, device):
+    """The same epoch through the Trainer, which averages the gradients and the loss."""
+    order = sampler.indices(epoch)
+    for s in range(len(order) // BATCH):
+        index = order[s * BATCH : (s + 1) * BATCH]
+        trainer.train_step(lambda i=index: loss_of(model, X, y, i, device), batch_size=BATCH)
+    return trainer.epoch_avg_loss()
+
+
 def reference(world, dtype, device):
     """One process, batch world*BATCH: the union of the ranks' batches at every step."""
     X, y = make_data(dtype)
@@ -131,22 +140,25 @@ def main():
     losses = [train_epoch(model, opt, sampler, e, X, y, device, group) for e in range(EPOCHS)]
     params_a = [p.numpy() for p in model.parameters()]
 
-    # B: one epoch, checkpoint (rank 0 writes), fresh objects resumed from it, one epoch.
+    # B: the Trainer; one epoch, checkpoint (rank 0 writes), fresh objects resumed, one epoch.
     model, opt = make_model(dtype, device, seed=group.rank)
     dist.broadcast_parameters(model)
+    trainer = optim.Trainer(opt, process_group=group)
     sampler = make_sampler(group.world_size, group.rank)
-    train_epoch(model, opt, sampler, 0, X, y, device, group)
+    losses_b = [trainer_epoch(trainer, model, sampler, 0, X, y, device)]
     path = out / "resume.npz"
-    dist.save_checkpoint(path, model=model, optimizers=[opt], loaders=[sampler])
+    objects = {"model": model, "optimizers": [opt], "trainer": trainer, "loaders": [sampler]}
+    dist.save_checkpoint(path, **objects)
     model, opt = make_model(dtype, device, seed=1000 + group.rank)
+    trainer = optim.Trainer(opt, process_group=group)
     sampler = make_sampler(group.world_size, group.rank, seed=77)  # the checkpoint's wins
-    mg.load(path, model=model, optimizers=[opt], loaders=[sampler])
-    train_epoch(model, opt, sampler, 1, X, y, device, group)
+    mg.load(path, model=model, optimizers=[opt], trainer=trainer, loaders=[sampler])
+    losses_b.append(trainer_epoch(trainer, model, sampler, trainer.epoch, X, y, device))
     params_b = [p.numpy() for p in model.parameters()]
 
     arrays = {f"a{i}": p for i, p in enumerate(params_a)}
     arrays.update({f"b{i}": p for i, p in enumerate(params_b)})
-    np.savez(out / f"rank{group.rank}.npz", losses=np.array(losses), **arrays)
+    np.savez(out / f"rank{group.rank}.npz", losses=losses, losses_b=losses_b, **arrays)
     dist.destroy_process_group()
 
 

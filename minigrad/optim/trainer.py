@@ -54,13 +54,22 @@ class Trainer:
     grad_clip: clip the global gradient norm of their parameters to this (no GPU sync: the
         non-finite check is off, see clip_grad_norm).
     accumulate: step the optimizers every `accumulate` calls of train_step.
+    process_group: for data-parallel training (minigrad.distributed): the gradients are
+        averaged over the ranks before each step, epoch_avg_loss() is the average over every
+        rank's examples, and only rank 0 writes fit()'s checkpoints.
 
     Attributes: epoch (epochs completed), history (one dict per epoch of fit()),
     optimizer_steps (how many times the optimizers stepped), resumed (what the last fit()
     resumed from a checkpoint, or None; see fit).
     """
 
-    def __init__(self, *optimizers: Optimizer, grad_clip: float | None = None, accumulate=1):
+    def __init__(
+        self,
+        *optimizers: Optimizer,
+        grad_clip: float | None = None,
+        accumulate=1,
+        process_group=None,
+    ):
         if len(optimizers) == 1 and isinstance(optimizers[0], (list, tuple)):
             raise TypeError("pass the optimizers as separate arguments: Trainer(opt_w, opt_b)")
         if not optimizers:
@@ -82,6 +91,7 @@ class Trainer:
         self.history: list[dict] = []
         self.optimizer_steps = 0
         self.resumed: dict | None = None
+        self.process_group = process_group
         self._params = [p for opt in self.optimizers for p in opt.params]
         self._reset_epoch()
         self._reset_accumulation()
@@ -152,6 +162,8 @@ class Trainer:
         self._pending_weight += weight
 
     def _step(self, grads: GradientStore) -> None:
+        if self.process_group is not None:  # data-parallel: every rank steps with the average
+            self.process_group.average_gradients(grads, self._params)
         # Every optimizer checks its gradients before any clips or steps: a refused step
         # leaves no optimizer half a step ahead of the others.
         checked = [opt._check_step(grads) for opt in self.optimizers]
@@ -197,7 +209,10 @@ class Trainer:
         if self._loss_weight == 0:
             raise RuntimeError("no train_step() since the epoch started: there is no loss yet")
         self.flush()
-        average = self._epoch_loss_sum() / self._loss_weight
+        loss_sum, weight = self._epoch_loss_sum(), self._loss_weight
+        if self.process_group is not None:  # the average over every rank's examples
+            loss_sum, weight = self.process_group.sum_over_ranks(loss_sum, weight)
+        average = loss_sum / weight
         self._reset_epoch()
         self.epoch += 1
         return average
@@ -450,6 +465,9 @@ class _Checkpointing:
 
     def save_epoch(self, directory):
         trainer = self.objects["trainer"]
+        group = trainer.process_group
+        if group is not None and group.rank != 0:
+            return None  # data-parallel: every rank holds the same state; rank 0 writes it
         return self.checkpoint.save_epoch(
             directory,
             trainer.epoch,
