@@ -121,15 +121,14 @@ class NcclTransport:
             raise DistributedError(f"NCCL cannot carry dtype {array.dtype}") from None
 
     def _wait(self, stream, deadline: float) -> None:
-        # Poll instead of synchronize(): a blocking wait could never time out. Spin briefly
-        # (collectives of a training step finish in micro- to milliseconds), then nap.
+        # Poll instead of synchronize(): a blocking wait could never time out. The event
+        # also waits for the backward pass queued before the collectives (tens of ms for a
+        # big model), so nap between polls, briefly: each nap may delay the next step.
         done = stream.record()
-        spins = 0
         while not done.done:
             if time.monotonic() > deadline:
                 raise wire.PeerTimeout(-1)  # the board tells which rank is missing
-            spins += 1
-            time.sleep(0 if spins < 2000 else 1e-3)
+            time.sleep(5e-5)
 
     def abort(self, reason: str) -> None:
         self.comm.abort()
