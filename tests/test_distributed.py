@@ -342,3 +342,25 @@ def test_a_trainer_of_rank_1_averages_and_leaves_the_checkpoints_to_rank_0(tmp_p
     )
     assert len(history) == 2 and np.isfinite(history[-1]["train_loss"])
     assert list(tmp_path.iterdir()) == []  # rank 0 writes them
+
+
+# ---------------------------------------------------------------- a start-up that cannot finish
+
+
+@pytest.mark.parametrize(
+    "rank, words",
+    [
+        ("0", r"rank 0 waited for the other ranks on port \d+; ranks \[1\] never joined"),
+        ("1", r"rank 1 could not reach rank 0 at 127.0.0.1:\d+ .*is rank 0 running"),
+    ],
+)
+def test_a_rank_alone_at_the_start_gives_up_after_the_timeout_naming_who_is_missing(
+    monkeypatch, rank, words
+):
+    environ = dict(RANK=rank, WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="1")
+    environ["MINIGRAD_PORT"] = str(run.free_port())
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DistributedError, match=words):
+        dist.init_process_group(backend="cpu", timeout=0.3)
+    assert not dist.is_initialized()
