@@ -22,8 +22,8 @@ WORKER = Path(__file__).resolve().parent / "test_distributed_worker.py"
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(autouse=True)
-def two_gpus():
+@pytest.fixture(scope="module", autouse=True)
+def two_gpus():  # module scope: checked before the module-scoped training runs
     if not mg.gpu_available() or mg.backend.cupy_module().cuda.runtime.getDeviceCount() < 2:
         pytest.skip("needs two CUDA GPUs")
 
