@@ -18,4 +18,4 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
-from .module import Module, Parameter, StateDictError
+from .module import Module, ModuleDict, ModuleList, Parameter, StateDictError

@@ -188,6 +188,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
+        if x.ndim == 0:
+            return x.reshape(1)  # PyTorch: flattening a scalar gives shape (1,)
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         merged = int(np.prod(x.shape[start : end + 1]))
         shape = x.shape[:start] + (merged,) + x.shape[end + 1 :]
