@@ -6,6 +6,7 @@ loss = nn.functional.cross_entropy(model(x), y)
 """
 
 from . import functional, init
+from .conv import Conv2d
 from .layers import (
     GELU,
     Dropout,
@@ -19,3 +20,4 @@ from .layers import (
     Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, StateDictError
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

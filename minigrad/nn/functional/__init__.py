@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
 from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv2d
 from .linear import linear
 from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .regularization import accuracy, dropout
 
 __all__ = [
@@ -40,4 +42,8 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "dropout",
     "accuracy",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
 ]

@@ -1,0 +1,89 @@
+"""PyTorch's numbers for the nn layers: convolution, pooling, normalization, embedding,
+activations and attention (float64, small shapes).
+
+Each case records the inputs, a fixed upstream gradient `gy`, the output and the gradient of
+sum(out * gy) with respect to every input. The case tables below are plain data, read by the
+tests too (`from golden.gen_nn import CONV`), so a case is described in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# name: (input shape, out_channels, kernel, options of F.conv2d)
+CONV = {
+    "conv_basic": ((2, 3, 6, 5), 4, (3, 3), {}),
+    "conv_stride2_pad1": ((2, 2, 7, 6), 3, (3, 3), {"stride": 2, "padding": 1}),
+    "conv_1x1": ((2, 4, 5, 3), 2, (1, 1), {}),
+    "conv_nonsquare": ((1, 2, 8, 5), 3, (3, 2), {"stride": (2, 1), "padding": (1, 0)}),
+    "conv_dilation": ((2, 2, 9, 8), 2, (3, 3), {"dilation": (2, 1), "padding": 2}),
+    "conv_groups": ((2, 4, 5, 5), 6, (3, 3), {"groups": 2, "padding": 1}),
+    "conv_same": ((1, 2, 6, 7), 2, (4, 3), {"padding": "same"}),
+    "conv_nobias": ((2, 1, 5, 5), 2, (2, 2), {"bias": False}),
+}
+
+# name: (function, input shape, keyword arguments)
+POOL = {
+    "maxpool_2": ("max_pool2d", (2, 3, 6, 6), {"kernel_size": 2}),
+    "maxpool_3s2p1": ("max_pool2d", (2, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "maxpool_dil_ceil": (
+        "max_pool2d",
+        (1, 2, 9, 7),
+        {"kernel_size": (3, 2), "stride": (2, 1), "dilation": 2, "ceil_mode": True},
+    ),
+    "avgpool_2": ("avg_pool2d", (2, 3, 6, 6), {"kernel_size": 2}),
+    "avgpool_3s2p1": ("avg_pool2d", (2, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "avgpool_nopadcount_ceil": (
+        "avg_pool2d",
+        (1, 2, 8, 8),
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": 0},
+    ),
+    "adaptive_1": ("adaptive_avg_pool2d", (2, 3, 5, 4), {"output_size": 1}),
+    "adaptive_3x2": ("adaptive_avg_pool2d", (2, 2, 7, 5), {"output_size": (3, 2)}),
+}
+
+
+def _record(out, inputs: dict, rng) -> dict:
+    """out, gy, and grad.<name> of sum(out * gy) for every input that requires a gradient."""
+    import torch
+
+    gy = torch.tensor(rng.standard_normal(tuple(out.shape)))
+    needs = {k: v for k, v in inputs.items() if v.requires_grad}
+    grads = torch.autograd.grad(out, list(needs.values()), gy)
+    fields = {"out": out.detach().numpy(), "gy": gy.numpy()}
+    fields.update({k: v.detach().numpy() for k, v in inputs.items()})
+    fields.update({f"grad.{k}": g.numpy() for k, g in zip(needs, grads)})
+    return fields
+
+
+def generate() -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_default_dtype(torch.float64)
+    rng = np.random.default_rng(0)
+    arrays = {}
+
+    def tensor(shape):
+        return torch.tensor(rng.standard_normal(shape), requires_grad=True)
+
+    def add(case, fields):
+        arrays.update({f"{case}/{k}": np.asarray(v) for k, v in fields.items()})
+
+    for name, (shape, oc, kernel, options) in CONV.items():
+        options = dict(options)
+        groups = options.get("groups", 1)
+        inputs = {"x": tensor(shape), "weight": tensor((oc, shape[1] // groups) + kernel)}
+        if options.pop("bias", True):
+            inputs["bias"] = tensor((oc,))
+        out = F.conv2d(inputs["x"], inputs["weight"], inputs.get("bias"), **options)
+        add(name, _record(out, inputs, rng))
+
+    for name, (fn, shape, options) in POOL.items():
+        inputs = {"x": tensor(shape)}
+        out = getattr(F, fn)(inputs["x"], **options)
+        add(name, _record(out, inputs, rng))
+    x = tensor((1, 2, 7, 6))
+    _, indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    add("maxpool_indices", {"x": x.detach().numpy(), "indices": indices.numpy()})
+    return arrays
