@@ -20,4 +20,5 @@ from .layers import (
     Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, StateDictError
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

@@ -36,10 +36,34 @@ POOL = {
     "avgpool_nopadcount_ceil": (
         "avg_pool2d",
         (1, 2, 8, 8),
-        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": 0},
+        {
+            "kernel_size": 3,
+            "stride": 2,
+            "padding": 1,
+            "ceil_mode": True,
+            "count_include_pad": False,
+        },
     ),
     "adaptive_1": ("adaptive_avg_pool2d", (2, 3, 5, 4), {"output_size": 1}),
     "adaptive_3x2": ("adaptive_avg_pool2d", (2, 2, 7, 5), {"output_size": (3, 2)}),
+}
+
+# name: (layer, input shape, keyword arguments); three training steps, then one in eval mode
+BATCHNORM = {
+    "bn2d": ("BatchNorm2d", (4, 3, 3, 2), {}),
+    "bn2d_cumulative": ("BatchNorm2d", (3, 2, 2, 2), {"momentum": None, "eps": 1e-3}),
+    "bn1d": ("BatchNorm1d", (5, 3), {"momentum": 0.3}),
+    "bn1d_seq_noaffine": ("BatchNorm1d", (2, 3, 4), {"affine": False}),
+    "bn2d_untracked": ("BatchNorm2d", (3, 2, 2, 2), {"track_running_stats": False}),
+}
+BATCHNORM_STEPS = 3
+
+# name: (input shape, normalized_shape, keyword arguments)
+LAYERNORM = {
+    "ln_last": ((3, 4, 5), (5,), {}),
+    "ln_two_axes": ((2, 3, 4), (3, 4), {"eps": 1e-3}),
+    "ln_noaffine": ((4, 6), (6,), {"elementwise_affine": False}),
+    "ln_nobias": ((4, 6), (6,), {"bias": False}),
 }
 
 
@@ -83,6 +107,43 @@ def generate() -> dict:
         inputs = {"x": tensor(shape)}
         out = getattr(F, fn)(inputs["x"], **options)
         add(name, _record(out, inputs, rng))
+    for name, (layer, shape, options) in BATCHNORM.items():
+        bn = getattr(torch.nn, layer)(shape[1], **options)
+        if bn.affine:  # weights other than 1 and 0, so that they show in the numbers
+            with torch.no_grad():
+                bn.weight.copy_(torch.tensor(rng.uniform(0.5, 1.5, shape[1])))
+                bn.bias.copy_(torch.tensor(rng.standard_normal(shape[1])))
+            add(
+                f"{name}_params",
+                {"weight": bn.weight.detach().numpy(), "bias": bn.bias.detach().numpy()},
+            )
+        for step in range(BATCHNORM_STEPS + 1):
+            bn.train(step < BATCHNORM_STEPS)
+            inputs = {"x": tensor(shape) * 2 + 1}
+            inputs["x"].retain_grad()
+            params = {"weight": bn.weight, "bias": bn.bias} if bn.affine else {}
+            out = bn(inputs["x"])
+            fields = _record(out, {**inputs, **params}, rng)
+            fields.pop("weight", None), fields.pop("bias", None)
+            if bn.track_running_stats:
+                fields["running_mean"] = bn.running_mean.numpy().copy()
+                fields["running_var"] = bn.running_var.numpy().copy()
+                fields["num_batches_tracked"] = bn.num_batches_tracked.numpy().copy()
+            add(f"{name}_step{step}", fields)
+
+    for name, (shape, normalized, options) in LAYERNORM.items():
+        ln = torch.nn.LayerNorm(normalized, **options)
+        inputs = {"x": tensor(shape)}
+        if ln.weight is not None:
+            with torch.no_grad():
+                ln.weight.copy_(torch.tensor(rng.uniform(0.5, 1.5, normalized)))
+            inputs["weight"] = ln.weight
+        if ln.bias is not None:
+            with torch.no_grad():
+                ln.bias.copy_(torch.tensor(rng.standard_normal(normalized)))
+            inputs["bias"] = ln.bias
+        add(name, _record(ln(inputs["x"]), inputs, rng))
+
     x = tensor((1, 2, 7, 6))
     _, indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
     add("maxpool_indices", {"x": x.detach().numpy(), "indices": indices.numpy()})

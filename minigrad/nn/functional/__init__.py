@@ -24,6 +24,7 @@ from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, 
 from .conv import conv2d
 from .linear import linear
 from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .regularization import accuracy, dropout
 
@@ -46,4 +47,6 @@ __all__ = [
     "max_pool2d",
     "avg_pool2d",
     "adaptive_avg_pool2d",
+    "batch_norm",
+    "layer_norm",
 ]
