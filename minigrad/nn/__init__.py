@@ -7,6 +7,7 @@ loss = nn.functional.cross_entropy(model(x), y)
 
 from . import functional, init
 from .conv import Conv2d
+from .embedding import Embedding
 from .layers import (
     GELU,
     Dropout,

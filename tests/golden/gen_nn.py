@@ -144,6 +144,12 @@ def generate() -> dict:
             inputs["bias"] = ln.bias
         add(name, _record(ln(inputs["x"]), inputs, rng))
 
+    weight = tensor((6, 3))
+    ids = np.array([[0, 2, 2], [5, 1, 2]])  # 2 repeats: its row sums three gradients
+    for name, padding_idx in (("embedding", None), ("embedding_padding", 2)):
+        out = F.embedding(torch.tensor(ids), weight, padding_idx=padding_idx)
+        add(name, {**_record(out, {"weight": weight}, rng), "ids": ids})
+
     x = tensor((1, 2, 7, 6))
     _, indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
     add("maxpool_indices", {"x": x.detach().numpy(), "indices": indices.numpy()})

@@ -22,6 +22,7 @@ from __future__ import annotations
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
 from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
+from .embedding import embedding
 from .linear import linear
 from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, layer_norm
@@ -49,4 +50,5 @@ __all__ = [
     "adaptive_avg_pool2d",
     "batch_norm",
     "layer_norm",
+    "embedding",
 ]
