@@ -9,15 +9,20 @@ from . import functional, init
 from .conv import Conv2d
 from .embedding import Embedding
 from .layers import (
+    ELU,
     GELU,
     Dropout,
     Flatten,
     Identity,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
     Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, StateDictError

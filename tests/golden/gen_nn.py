@@ -66,6 +66,17 @@ LAYERNORM = {
     "ln_nobias": ((4, 6), (6,), {"bias": False}),
 }
 
+# name: (torch.nn.functional name, keyword arguments); inputs are ACTIVATION_X
+ACTIVATIONS = {
+    "gelu": ("gelu", {}),
+    "gelu_tanh": ("gelu", {"approximate": "tanh"}),
+    "silu": ("silu", {}),
+    "elu": ("elu", {"alpha": 0.5}),
+    "softplus": ("softplus", {}),
+    "softplus_beta_threshold": ("softplus", {"beta": 2.0, "threshold": 3.0}),
+}
+ACTIVATION_X = [-30.0, -6.0, -2.5, -1.0, -0.3, 0.2, 0.9, 1.3, 2.0, 4.0, 12.0, 30.0]
+
 
 def _record(out, inputs: dict, rng) -> dict:
     """out, gy, and grad.<name> of sum(out * gy) for every input that requires a gradient."""
@@ -143,6 +154,10 @@ def generate() -> dict:
                 ln.bias.copy_(torch.tensor(rng.standard_normal(normalized)))
             inputs["bias"] = ln.bias
         add(name, _record(ln(inputs["x"]), inputs, rng))
+
+    for name, (fn, options) in ACTIVATIONS.items():
+        x = torch.tensor(ACTIVATION_X, requires_grad=True)
+        add(f"act_{name}", _record(getattr(F, fn)(x, **options), {"x": x}, rng))
 
     weight = tensor((6, 3))
     ids = np.array([[0, 2, 2], [5, 1, 2]])  # 2 repeats: its row sums three gradients

@@ -20,7 +20,18 @@ they sit on the hot path of every training step or because the composition is un
 from __future__ import annotations
 
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
-from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activations import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
 from .conv import conv2d
 from .embedding import embedding
 from .linear import linear
@@ -51,4 +62,7 @@ __all__ = [
     "batch_norm",
     "layer_norm",
     "embedding",
+    "silu",
+    "elu",
+    "softplus",
 ]
