@@ -6,6 +6,7 @@ loss = nn.functional.cross_entropy(model(x), y)
 """
 
 from . import functional, init
+from .attention import MultiheadAttention
 from .conv import Conv2d
 from .embedding import Embedding
 from .layers import (

@@ -77,6 +77,15 @@ ACTIVATIONS = {
 }
 ACTIVATION_X = [-30.0, -6.0, -2.5, -1.0, -0.3, 0.2, 0.9, 1.3, 2.0, 4.0, 12.0, 30.0]
 
+# name: (q shape, k/v length, keyword arguments; "mask" is made by the generator)
+ATTENTION = {
+    "sdpa_plain": ((2, 3, 4), 5, {}),
+    "sdpa_causal": ((2, 2, 4, 3), 4, {"is_causal": True}),
+    "sdpa_bool_mask": ((2, 4, 3), 5, {"mask": "bool", "scale": 0.3}),
+    "sdpa_float_mask": ((1, 2, 4, 3), 5, {"mask": "float"}),
+}
+MHA_EMBED, MHA_HEADS = 6, 2
+
 
 def _record(out, inputs: dict, rng) -> dict:
     """out, gy, and grad.<name> of sum(out * gy) for every input that requires a gradient."""
@@ -158,6 +167,48 @@ def generate() -> dict:
     for name, (fn, options) in ACTIVATIONS.items():
         x = torch.tensor(ACTIVATION_X, requires_grad=True)
         add(f"act_{name}", _record(getattr(F, fn)(x, **options), {"x": x}, rng))
+
+    for name, (shape, source, options) in ATTENTION.items():
+        options = dict(options)
+        inputs = {
+            "q": tensor(shape),
+            "k": tensor(shape[:-2] + (source, shape[-1])),
+            "v": tensor(shape[:-2] + (source, 2)),
+        }
+        extra = {}
+        kind = options.pop("mask", None)
+        if kind == "bool":
+            keep = rng.random((shape[-2], source)) < 0.7
+            keep[:, 0] = True  # every query keeps a key (an empty row is NaN)
+            options["attn_mask"] = torch.tensor(keep)
+            extra["mask"] = keep
+        elif kind == "float":
+            options["attn_mask"] = torch.tensor(rng.standard_normal((shape[-2], source)))
+            extra["mask"] = options["attn_mask"].numpy()
+        out = F.scaled_dot_product_attention(inputs["q"], inputs["k"], inputs["v"], **options)
+        add(name, {**_record(out, inputs, rng), **extra})
+
+    # MultiheadAttention: self-attention (batch_first, causal) and cross-attention (L, B, E)
+    # with a key padding mask; parameters as PyTorch initialized them.
+    for name, batch_first in (("mha_self_causal", True), ("mha_cross_padding", False)):
+        mha = torch.nn.MultiheadAttention(MHA_EMBED, MHA_HEADS, batch_first=batch_first)
+        with torch.no_grad():  # biases other than PyTorch's zeros, so that they show
+            mha.in_proj_bias.copy_(torch.tensor(rng.standard_normal(3 * MHA_EMBED)))
+            mha.out_proj.bias.copy_(torch.tensor(rng.standard_normal(MHA_EMBED)))
+        params = dict(mha.named_parameters())
+        fields = {f"param.{k}": v.detach().numpy().copy() for k, v in params.items()}
+        if batch_first:
+            x = tensor((2, 4, MHA_EMBED))
+            causal = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+            out, weights = mha(x, x, x, attn_mask=causal)
+            inputs = {"x": x}
+        else:
+            inputs = {"q": tensor((3, 2, MHA_EMBED)), "kv": tensor((5, 2, MHA_EMBED))}
+            padding = torch.tensor([[False] * 5, [False, False, False, True, True]])
+            out, weights = mha(inputs["q"], inputs["kv"], inputs["kv"], key_padding_mask=padding)
+            fields["key_padding_mask"] = padding.numpy()
+        recorded = _record(out, {**inputs, **{f"param.{k}": v for k, v in params.items()}}, rng)
+        add(name, {**recorded, **fields, "weights": weights.detach().numpy()})
 
     weight = tensor((6, 3))
     ids = np.array([[0, 2, 2], [5, 1, 2]])  # 2 repeats: its row sums three gradients

@@ -32,6 +32,7 @@ from .activations import (
     softplus,
     tanh,
 )
+from .attention import scaled_dot_product_attention
 from .conv import conv2d
 from .embedding import embedding
 from .linear import linear
@@ -65,4 +66,5 @@ __all__ = [
     "silu",
     "elu",
     "softplus",
+    "scaled_dot_product_attention",
 ]
