@@ -35,9 +35,10 @@ def test_batchnorm_steps_and_eval_match_pytorch(case, device):
     if bn.affine:
         params = golden.case(f"{case}_params")
         bn.load_state_dict({**bn.state_dict(), **params})
+    steps = golden.case(f"{case}_steps")
     for step in range(BATCHNORM_STEPS + 1):
         bn.train(step < BATCHNORM_STEPS)
-        expected = golden.case(f"{case}_step{step}")
+        expected = {field: values[step] for field, values in steps.items()}
         x = t64(expected["x"], device)
         out = bn(x)
         close(out, expected["out"])

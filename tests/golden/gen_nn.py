@@ -12,27 +12,27 @@ import numpy as np
 
 # name: (input shape, out_channels, kernel, options of F.conv2d)
 CONV = {
-    "conv_basic": ((2, 3, 6, 5), 4, (3, 3), {}),
-    "conv_stride2_pad1": ((2, 2, 7, 6), 3, (3, 3), {"stride": 2, "padding": 1}),
-    "conv_1x1": ((2, 4, 5, 3), 2, (1, 1), {}),
+    "conv_basic": ((2, 2, 5, 4), 3, (3, 3), {}),
+    "conv_stride2_pad1": ((1, 2, 7, 6), 3, (3, 3), {"stride": 2, "padding": 1}),
+    "conv_1x1": ((2, 3, 4, 3), 2, (1, 1), {}),
     "conv_nonsquare": ((1, 2, 8, 5), 3, (3, 2), {"stride": (2, 1), "padding": (1, 0)}),
-    "conv_dilation": ((2, 2, 9, 8), 2, (3, 3), {"dilation": (2, 1), "padding": 2}),
-    "conv_groups": ((2, 4, 5, 5), 6, (3, 3), {"groups": 2, "padding": 1}),
+    "conv_dilation": ((1, 2, 7, 6), 2, (3, 3), {"dilation": (2, 1), "padding": 2}),
+    "conv_groups": ((1, 4, 4, 4), 4, (3, 3), {"groups": 2, "padding": 1}),
     "conv_same": ((1, 2, 6, 7), 2, (4, 3), {"padding": "same"}),
     "conv_nobias": ((2, 1, 5, 5), 2, (2, 2), {"bias": False}),
 }
 
 # name: (function, input shape, keyword arguments)
 POOL = {
-    "maxpool_2": ("max_pool2d", (2, 3, 6, 6), {"kernel_size": 2}),
-    "maxpool_3s2p1": ("max_pool2d", (2, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "maxpool_2": ("max_pool2d", (2, 2, 4, 4), {"kernel_size": 2}),
+    "maxpool_3s2p1": ("max_pool2d", (1, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
     "maxpool_dil_ceil": (
         "max_pool2d",
         (1, 2, 9, 7),
         {"kernel_size": (3, 2), "stride": (2, 1), "dilation": 2, "ceil_mode": True},
     ),
-    "avgpool_2": ("avg_pool2d", (2, 3, 6, 6), {"kernel_size": 2}),
-    "avgpool_3s2p1": ("avg_pool2d", (2, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    "avgpool_2": ("avg_pool2d", (2, 2, 4, 4), {"kernel_size": 2}),
+    "avgpool_3s2p1": ("avg_pool2d", (1, 2, 7, 6), {"kernel_size": 3, "stride": 2, "padding": 1}),
     "avgpool_nopadcount_ceil": (
         "avg_pool2d",
         (1, 2, 8, 8),
@@ -44,16 +44,17 @@ POOL = {
             "count_include_pad": False,
         },
     ),
-    "adaptive_1": ("adaptive_avg_pool2d", (2, 3, 5, 4), {"output_size": 1}),
-    "adaptive_3x2": ("adaptive_avg_pool2d", (2, 2, 7, 5), {"output_size": (3, 2)}),
+    "adaptive_1": ("adaptive_avg_pool2d", (2, 2, 3, 4), {"output_size": 1}),
+    "adaptive_3x2": ("adaptive_avg_pool2d", (1, 2, 7, 5), {"output_size": (3, 2)}),
 }
 
-# name: (layer, input shape, keyword arguments); three training steps, then one in eval mode
+# name: (layer, input shape, keyword arguments); three training steps, then one in eval mode,
+# recorded as "<name>_steps/<field>" with a leading step axis
 BATCHNORM = {
-    "bn2d": ("BatchNorm2d", (4, 3, 3, 2), {}),
+    "bn2d": ("BatchNorm2d", (3, 3, 2, 2), {}),
     "bn2d_cumulative": ("BatchNorm2d", (3, 2, 2, 2), {"momentum": None, "eps": 1e-3}),
     "bn1d": ("BatchNorm1d", (5, 3), {"momentum": 0.3}),
-    "bn1d_seq_noaffine": ("BatchNorm1d", (2, 3, 4), {"affine": False}),
+    "bn1d_seq_noaffine": ("BatchNorm1d", (2, 2, 4), {"affine": False}),
     "bn2d_untracked": ("BatchNorm2d", (3, 2, 2, 2), {"track_running_stats": False}),
 }
 BATCHNORM_STEPS = 3
@@ -137,19 +138,19 @@ def generate() -> dict:
                 f"{name}_params",
                 {"weight": bn.weight.detach().numpy(), "bias": bn.bias.detach().numpy()},
             )
+        steps = []  # one dict of fields per step, stacked below: field[step] is that step's
         for step in range(BATCHNORM_STEPS + 1):
             bn.train(step < BATCHNORM_STEPS)
             inputs = {"x": tensor(shape) * 2 + 1}
-            inputs["x"].retain_grad()
             params = {"weight": bn.weight, "bias": bn.bias} if bn.affine else {}
-            out = bn(inputs["x"])
-            fields = _record(out, {**inputs, **params}, rng)
+            fields = _record(bn(inputs["x"]), {**inputs, **params}, rng)
             fields.pop("weight", None), fields.pop("bias", None)
             if bn.track_running_stats:
                 fields["running_mean"] = bn.running_mean.numpy().copy()
                 fields["running_var"] = bn.running_var.numpy().copy()
                 fields["num_batches_tracked"] = bn.num_batches_tracked.numpy().copy()
-            add(f"{name}_step{step}", fields)
+            steps.append(fields)
+        add(f"{name}_steps", {k: np.stack([f[k] for f in steps]) for k in steps[0]})
 
     for name, (shape, normalized, options) in LAYERNORM.items():
         ln = torch.nn.LayerNorm(normalized, **options)
