@@ -106,20 +106,31 @@ def max_pool2d(
         xp.maximum(out, xpad[window_slice(k)], out=out)  # NaN propagates, as in PyTorch
 
     def first_winners():
-        """For each offset, a mask of the windows where it holds the first maximum."""
-        unclaimed = xp.ones(out.shape, dtype=bool)
+        """For each offset k, a mask of the windows where offset k holds the first maximum."""
+        unclaimed = None  # windows whose winner is not found yet (None: all of them)
         for k in range(len(offsets)):
-            wins = (xpad[window_slice(k)] == out) & unclaimed
-            unclaimed &= ~wins
+            wins = xpad[window_slice(k)] == out
+            if unclaimed is None:
+                unclaimed = ~wins
+            else:
+                wins &= unclaimed
+                unclaimed ^= wins  # wins is a subset of unclaimed: this removes them
             yield k, wins
+
+    # Windows that do not overlap: each pixel gets at most one gradient, so it can be
+    # assigned rather than added; windows that also cover every pixel need no zeros first.
+    disjoint = all(s >= d * (k - 1) + 1 for s, k, d in zip(stride, kernel, dilation))
+    covering = disjoint and stride == kernel and xpad.shape[2:] == (oh * kernel[0], ow * kernel[1])
 
     def backward(g):
         # The winners are found again here rather than stored in forward: forward then does
         # only the maxima, and a pass of compares costs about what storing them would.
-        dxpad = xp.zeros(xpad.shape, dtype=g.dtype)
-        zero = xp.zeros((), dtype=g.dtype)
+        dxpad = (xp.empty if covering else xp.zeros)(xpad.shape, dtype=g.dtype)
         for k, wins in first_winners():
-            dxpad[window_slice(k)] += xp.where(wins, g, zero)
+            if disjoint:
+                xp.multiply(g, wins, out=dxpad[window_slice(k)])
+            else:
+                dxpad[window_slice(k)] += g * wins
         top, left = pads[0], pads[2]
         return (dxpad[:, :, top : top + x.shape[2], left : left + x.shape[3]],)
 
