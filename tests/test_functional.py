@@ -109,8 +109,17 @@ def test_erf_is_within_one_ulp_of_math_erf_in_float64(device):
     assert (np.abs(got - expected) <= np.spacing(np.abs(expected))).all()
     special = host(erf(backend.to_device(np.array([np.inf, -np.inf, np.nan]), device)))
     assert special[0] == 1.0 and special[1] == -1.0 and np.isnan(special[2])
-    x32 = backend.to_device(np.linspace(-4, 4, 101, dtype=np.float32), device)
-    assert erf(x32).dtype == np.float32
+    x32 = np.linspace(-8, 8, 20001, dtype=np.float32)
+    got32 = erf(backend.to_device(x32, device))
+    assert got32.dtype == np.float32
+    assert np.abs(host(got32) - np.vectorize(math.erf)(x32.astype(np.float64))).max() < 6e-7
+
+
+def test_float32_gelu_is_within_float32_rounding_of_the_exact_values(device):
+    x = np.linspace(-6, 6, 2001)
+    out = host(F.gelu(mg.tensor(x, device=device)))  # float32
+    assert out.dtype == np.float32
+    assert np.abs(out - np_gelu(x.astype(np.float32).astype(np.float64))).max() < 1e-6
 
 
 @pytest.mark.parametrize("name", ACTIVATION_GOLDEN)
