@@ -234,3 +234,77 @@ def test_pooling_errors():
         F.avg_pool2d(mg.zeros(1, 1, 4, 4), 2, divisor_override=0)
     with pytest.raises(ValueError, match="kernel_size"):
         F.max_pool2d(mg.zeros(1, 1, 4, 4), 0)
+
+
+def test_conv2d_reads_non_contiguous_inputs_through_their_strides(device):
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((5, 2, 3, 6))  # (W, N, C, H) in memory
+    x = t64(base, device).permute(1, 2, 3, 0)  # (N, C, H, W), not contiguous
+    w = t64(rng.standard_normal((4, 3, 2, 3)), device)
+    expected = conv2d_loops(
+        base.transpose(1, 2, 3, 0), host(w), np.zeros(4), (1, 2), (0, 0), (1, 1)
+    )
+    np.testing.assert_allclose(host(F.conv2d(x, w, stride=(1, 2))), expected, rtol=1e-10)
+    assert gradcheck(
+        lambda x: F.conv2d(x.permute(1, 2, 3, 0), w, stride=(1, 2)), [t64(base, device)]
+    )
+
+
+def pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad=True):
+    """PyTorch's pooling definition as loops over output pixels (its C++ reference kernel)."""
+    n, c, h, w = x.shape
+    span = [d[i] * (k[i] - 1) + 1 for i in range(2)]
+    size = []
+    for i, length in enumerate((h, w)):
+        steps = (length + 2 * p[i] - span[i]) / s[i]
+        out = (int(np.ceil(steps)) if ceil_mode else int(np.floor(steps))) + 1
+        if ceil_mode and (out - 1) * s[i] >= length + p[i]:
+            out -= 1
+        size.append(out)
+    out = np.zeros((n, c, *size))
+    for i in range(size[0]):
+        for j in range(size[1]):
+            if kind == "max":
+                rows = i * s[0] - p[0] + d[0] * np.arange(k[0])
+                cols = j * s[1] - p[1] + d[1] * np.arange(k[1])
+                rows, cols = rows[(rows >= 0) & (rows < h)], cols[(cols >= 0) & (cols < w)]
+                out[:, :, i, j] = x[:, :, rows[:, None], cols[None, :]].max(axis=(2, 3))
+            else:
+                h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+                h1, w1 = min(h0 + k[0], h + p[0]), min(w0 + k[1], w + p[1])
+                divisor = (h1 - h0) * (w1 - w0)
+                h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+                if not count_include_pad:
+                    divisor = (h1 - h0) * (w1 - w0)
+                out[:, :, i, j] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / divisor
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["max", "avg"]),
+    h=st.integers(1, 8),
+    w=st.integers(1, 8),
+    k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    p=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+    d=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    ceil_mode=st.booleans(),
+    count_include_pad=st.booleans(),
+)
+def test_pooling_equals_the_loop_definition(kind, h, w, k, s, p, d, ceil_mode, count_include_pad):
+    d = d if kind == "max" else (1, 1)  # avg_pool2d has no dilation
+    span = [d[i] * (k[i] - 1) + 1 for i in range(2)]
+    assume(
+        all(
+            2 * p[i] <= span[i] and h + 2 * p[0] >= span[0] and w + 2 * p[1] >= span[1]
+            for i in range(2)
+        )
+    )
+    x = np.random.default_rng(h * 100 + w).standard_normal((2, 2, h, w))
+    if kind == "max":
+        out = F.max_pool2d(t64(x, "cpu"), k, s, p, d, ceil_mode=ceil_mode)
+    else:
+        out = F.avg_pool2d(t64(x, "cpu"), k, s, p, ceil_mode, count_include_pad)
+    expected = pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
