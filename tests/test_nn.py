@@ -410,7 +410,7 @@ def test_buffers_are_in_state_dict_but_not_parameters():
     m = WithBuffer()
     assert [n for n, _ in m.named_parameters()] == ["lin.weight", "lin.bias"]
     assert [n for n, _ in m.named_buffers()] == ["count", "scratch"]
-    assert list(m.state_dict()) == ["lin.weight", "lin.bias", "count"]  # persistent only
+    assert list(m.state_dict()) == ["count", "lin.weight", "lin.bias"]  # own first, as PyTorch
     outer = nn.Sequential(m)
     assert "0.count" in outer.state_dict()
 

@@ -93,6 +93,19 @@ def test_batchnorm_buffers_are_saved_moved_and_loaded(device):
     assert int(host(fresh.num_batches_tracked)) == 1
 
 
+def test_state_dict_orders_module_by_module_as_pytorch():
+    model = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 2))
+    assert list(model.state_dict()) == [
+        "0.weight",
+        "0.bias",
+        "0.running_mean",
+        "0.running_var",
+        "0.num_batches_tracked",
+        "1.weight",
+        "1.bias",
+    ]
+
+
 def test_batchnorm_buffers_go_through_a_checkpoint(tmp_path):
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     model(mg.randn(8, 3))

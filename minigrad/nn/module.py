@@ -274,13 +274,19 @@ class Module:
 
     # ------------------------------------------------------------ saving and loading
     def _named_state(self) -> OrderedDict:
-        """Every tensor that state_dict() saves: parameters, then persistent buffers."""
-        state = OrderedDict(self.named_parameters())
+        """Every tensor that state_dict() saves, module by module as PyTorch orders them:
+        each module's parameters, then its persistent buffers; a shared tensor once."""
+        state: OrderedDict = OrderedDict()
+        seen: set[int] = set()
         for module_name, module in self.named_modules():
-            for name, buf in module._buffers.items():
-                if buf is None or name in module._non_persistent:
+            buffers = [
+                (n, b) for n, b in module._buffers.items() if n not in module._non_persistent
+            ]
+            for name, tensor in [*module._parameters.items(), *buffers]:
+                if tensor is None or tensor.id in seen:
                     continue
-                state.setdefault(f"{module_name}.{name}" if module_name else name, buf)
+                seen.add(tensor.id)
+                state[f"{module_name}.{name}" if module_name else name] = tensor
         return state
 
     def state_dict(self) -> OrderedDict:
