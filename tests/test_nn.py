@@ -477,8 +477,10 @@ def test_module_list_registers_its_modules():
     assert len(m.layers) == 3 and m.layers[-1].out_features == 1
     assert isinstance(m.layers[:2], nn.ModuleList) and len(m.layers[:2]) == 2
     assert m(mg.ones(4, 2)).shape == (4, 1)
-    m.layers[0] = nn.Linear(2, 2, bias=False)
+    replacement = nn.Linear(2, 2, bias=False)
+    m.layers[0] = replacement
     assert "layers.0.bias" not in dict(m.named_parameters())
+    assert list(m.layers)[0] is replacement  # replaced in place, not moved to the end
     m.layers.insert(0, nn.Identity())
     assert isinstance(m.layers[0], nn.Identity) and len(m.layers) == 4
     with pytest.raises(IndexError, match="out of range"):

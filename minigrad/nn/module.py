@@ -104,15 +104,18 @@ class Module:
             object.__setattr__(self, name, value)
             return
         if params is not None:
-            if buffers is not None:
-                buffers.pop(name, None)
-            # A name holds one thing: an assignment replaces any earlier registration under it.
-            params.pop(name, None)
-            modules.pop(name, None)
+            # A name holds one thing: an assignment replaces any earlier registration under
+            # it. A name that stays a parameter (or a module) keeps its place in the order.
+            buffers.pop(name, None)
             if isinstance(value, Parameter):
+                modules.pop(name, None)
                 params[name] = value
             elif isinstance(value, Module):
+                params.pop(name, None)
                 modules[name] = value
+            else:
+                params.pop(name, None)
+                modules.pop(name, None)
         # Also a plain attribute, so that self.weight is an ordinary (fast) lookup in forward.
         object.__setattr__(self, name, value)
 
