@@ -228,3 +228,27 @@ def test_a_broken_group_refuses_further_collectives(tmp_path):
     )
     result = launch(path, timeout=30)
     assert "refused: rank 0: the process group broke earlier" in result.stdout
+
+
+def test_broadcast_copies_rank_0s_parameters_and_buffers(tmp_path):
+    path = script(
+        tmp_path,
+        """
+        import numpy as np
+        import minigrad as mg, minigrad.distributed as dist
+        group = dist.init_process_group(backend="cpu", timeout=20)
+        mg.manual_seed(group.rank)  # other weights on every rank
+        model = mg.nn.Sequential(mg.nn.Linear(3, 4), mg.nn.BatchNorm1d(4))
+        model.train()
+        model(mg.randn(8, 3) * (group.rank + 1))  # other running statistics on every rank
+        dist.broadcast_parameters(model)
+        tensors = model.parameters() + model.buffers()
+        np.savez(f"rank{group.rank}.npz", *[t.numpy() for t in tensors])
+        """,
+    )
+    result = launch(path, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+    assert len(ranks[0].files) >= 5  # weight, bias, gamma, beta, and the buffers
+    for key in ranks[0].files:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
