@@ -104,6 +104,14 @@ def test_buckets_of_several_dtypes_average_exactly_on_gpus(tmp_path):
             for i, p in enumerate(params):
                 assert grads[p] is kept[i]  # in place
                 assert bool((grads[p] == 3.0 + i).all()), (i, grads[p])
+            mg.manual_seed(group.rank)  # other weights and statistics on every rank
+            model = mg.nn.Sequential(mg.nn.Linear(3, 4), mg.nn.BatchNorm1d(4)).to("gpu")
+            model(mg.randn(8, 3, device="gpu") * (group.rank + 1))
+            dist.broadcast_parameters(model)  # parameters and buffers, through NCCL
+            mine = np.concatenate([t.numpy().ravel() for t in model.parameters() + model.buffers()])
+            both = cp.stack([cp.asarray(mine)] * 2)
+            group.all_reduce_([both[1]], "max")  # rank 0's == max over ranks == every rank's
+            assert bool((both[0] == both[1]).all())
             print("ok", group.rank, len(plan))
             """
         )
