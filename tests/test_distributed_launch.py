@@ -5,9 +5,11 @@ Each test starts `python -m minigrad.distributed.run` in a subprocess, as a user
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +254,32 @@ def test_broadcast_copies_rank_0s_parameters_and_buffers(tmp_path):
     assert len(ranks[0].files) >= 5  # weight, bias, gamma, beta, and the buffers
     for key in ranks[0].files:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+
+
+def test_a_signal_to_the_launcher_reaches_every_rank(tmp_path):
+    path = script(
+        tmp_path,
+        """
+        import os, pathlib, signal, sys, time
+        def stop(signum, frame):
+            pathlib.Path(f"stopped{os.environ['RANK']}").write_text(str(signum))
+            sys.exit(1)
+        signal.signal(signal.SIGTERM, stop)
+        pathlib.Path(f"started{os.environ['RANK']}").touch()
+        time.sleep(60)
+        """,
+    )
+    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "minigrad.distributed.run", "--nproc-per-node", "2"]
+    launcher = subprocess.Popen([*command, str(path)], env=environ, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not all((tmp_path / f"started{r}").exists() for r in range(2)):
+            assert time.monotonic() < deadline and launcher.poll() is None
+            time.sleep(0.05)
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        launcher.kill()
+    for rank in range(2):
+        assert (tmp_path / f"stopped{rank}").read_text() == str(int(signal.SIGTERM))
