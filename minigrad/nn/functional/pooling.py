@@ -43,8 +43,8 @@ def _pool_setup(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != 4:
         raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     kernel = _pair(fn, "kernel_size", kernel_size, 1)
-    # stride=None (or []) means stride = kernel_size, as in PyTorch
-    stride = kernel if stride is None or stride == [] else _pair(fn, "stride", stride, 1)
+    # stride=None means stride = kernel_size, as in PyTorch
+    stride = kernel if stride is None else _pair(fn, "stride", stride, 1)
     padding = _pair(fn, "padding", padding, 0)
     dilation = _pair(fn, "dilation", dilation, 1)
     for p, k, d in zip(padding, kernel, dilation):
