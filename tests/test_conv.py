@@ -268,7 +268,9 @@ def pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad=True):
                 rows = i * s[0] - p[0] + d[0] * np.arange(k[0])
                 cols = j * s[1] - p[1] + d[1] * np.arange(k[1])
                 rows, cols = rows[(rows >= 0) & (rows < h)], cols[(cols >= 0) & (cols < w)]
-                out[:, :, i, j] = x[:, :, rows[:, None], cols[None, :]].max(axis=(2, 3))
+                window = x[:, :, rows[:, None], cols[None, :]]
+                # a window that holds only padding is -inf, as in PyTorch
+                out[:, :, i, j] = window.max(axis=(2, 3)) if window.size else -np.inf
             else:
                 h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
                 h1, w1 = min(h0 + k[0], h + p[0]), min(w0 + k[1], w + p[1])
