@@ -310,3 +310,16 @@ def test_pooling_equals_the_loop_definition(kind, h, w, k, s, p, d, ceil_mode, c
         out = F.avg_pool2d(t64(x, "cpu"), k, s, p, ceil_mode, count_include_pad)
     expected = pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+
+
+def test_a_float64_batch_into_a_float32_layer_is_an_error_naming_both_dtypes():
+    x64 = mg.randn(2, 3, 5, 5, dtype=np.float64)
+    with pytest.raises(TypeError, match="input is float64 but the weight is float32"):
+        nn.Conv2d(3, 2, 3)(x64)
+    with pytest.raises(TypeError, match="batch_norm: the input is float64"):
+        nn.BatchNorm2d(3)(x64)
+    with pytest.raises(TypeError, match="layer_norm: the input is float64"):
+        nn.LayerNorm(5)(x64)
+    q = mg.randn(2, 3, 4)
+    with pytest.raises(TypeError, match="the key is float64"):
+        F.scaled_dot_product_attention(q, mg.randn(2, 3, 4, dtype=np.float64), q)
