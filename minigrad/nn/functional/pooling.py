@@ -125,7 +125,9 @@ def max_pool2d(
     def backward(g):
         # The winners are found again here rather than stored in forward: forward then does
         # only the maxima, and a pass of compares costs about what storing them would.
-        dxpad = (xp.empty if covering else xp.zeros)(xpad.shape, dtype=g.dtype)
+        # *_like keeps the input's memory layout (a conv's output is channels-first in
+        # memory), so that the gradient flowing on to the conv needs no reordering copy.
+        dxpad = (xp.empty_like if covering else xp.zeros_like)(xpad, dtype=g.dtype)
         for k, wins in first_winners():
             if disjoint:
                 xp.multiply(g, wins, out=dxpad[window_slice(k)])
@@ -199,7 +201,7 @@ def avg_pool2d(
 
     def backward(g):
         share = g * scale
-        dxpad = xp.zeros(xpad.shape, dtype=g.dtype)
+        dxpad = xp.zeros_like(xpad, dtype=g.dtype)  # in the input's memory layout
         for u, v in offsets:
             rs, cs = _offset_slices(u, v, oh, ow, stride, dilation)
             dxpad[:, :, rs, cs] += share
