@@ -222,11 +222,10 @@ def _window_sizes(size, out, kernel, stride, pad, count_include_pad) -> np.ndarr
 
 def _adaptive_matrix(size: int, out: int, dtype) -> np.ndarray:
     """(out, size): row i averages input [floor(i*size/out), ceil((i+1)*size/out))."""
-    matrix = np.zeros((out, size), dtype=dtype)
-    for i in range(out):  # a loop over output rows of a small matrix, built once per call
-        start, end = (i * size) // out, -(-(i + 1) * size // out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+    rows = np.arange(out)[:, None]
+    start, end = (rows * size) // out, -(-(rows + 1) * size // out)
+    inside = (np.arange(size) >= start) & (np.arange(size) < end)
+    return (inside / (end - start)).astype(dtype)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
