@@ -145,6 +145,15 @@ def test_activation_layers_have_pytorchs_arguments():
     np.testing.assert_allclose(host(nn.SiLU()(x)), host(F.silu(x)))
     with pytest.raises(ValueError, match=r"nn.Softmax\(dim=-1\)"):
         nn.Softmax()
+    # PyTorch habits: inplace=True is accepted and gives the same values
+    for layer, plain in [
+        (nn.ReLU(inplace=True), nn.ReLU()),
+        (nn.LeakyReLU(0.1, inplace=True), nn.LeakyReLU(0.1)),
+        (nn.ELU(inplace=True), nn.ELU()),
+        (nn.SiLU(inplace=True), nn.SiLU()),
+    ]:
+        np.testing.assert_array_equal(host(layer(x)), host(plain(x)))
+    assert nn.Dropout(0.2, inplace=True).p == 0.2
 
 
 def test_log_softmax_is_stable_for_large_and_minus_inf_logits(device):
