@@ -173,7 +173,7 @@ def test_eps_must_be_positive():
 
 
 def test_to_dot_of_a_small_graph():
-    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    x = mg.tensor([1.0, 2.0], dtype="float64", requires_grad=True, name="x")
     w = mg.tensor([[1.0], [2.0]], dtype="float64", requires_grad=True, name="w")
     h = x * x
     out = (h @ w).sum()
@@ -184,9 +184,9 @@ def test_to_dot_of_a_small_graph():
             "digraph minigrad {",
             "  rankdir=LR;",
             "  node [fontname=monospace];",
-            f'  t{x.id} [shape=box, label="x\\n(2,) float32"{filled}];',
+            f'  t{x.id} [shape=box, label="x\\n(2,) float64"{filled}];',
             f'  t{w.id} [shape=box, label="w\\n(2, 1) float64"{filled}];',
-            f'  t{h.id} [shape=box, label="(2,) float32"];',
+            f'  t{h.id} [shape=box, label="(2,) float64"];',
             f'  op{h.id} [shape=ellipse, label="mul"];',
             f"  t{x.id} -> op{h.id};",
             f"  t{x.id} -> op{h.id};",
