@@ -96,15 +96,15 @@ def _promote(a: Tensor, b: Tensor) -> np.dtype:
 
     Kinds rank bool < integer < float, and a higher kind wins outright (float32 + int64 ->
     float32, where NumPy says float64). Within one kind the wider dtype wins. A tensor with
-    dimensions meeting a 0-d tensor: the 0-d one decides only if its kind is higher, and then
-    gives the default dtype of its kind (float32, int64).
+    dimensions meeting a 0-d tensor: the 0-d one decides only if its kind is higher (int64
+    [1, 2] + float64 0.5 -> float64, but float32 [1, 2] + float64 0.5 -> float32).
     """
     rank_a, rank_b = _KIND_RANK[a.dtype.kind], _KIND_RANK[b.dtype.kind]
     if (a.ndim == 0) != (b.ndim == 0):
         dims, zero = (a, b) if b.ndim == 0 else (b, a)
-        if _KIND_RANK[zero.dtype.kind] <= _KIND_RANK[dims.dtype.kind]:
-            return dims.dtype
-        return np.dtype(np.float32 if zero.dtype.kind == "f" else np.int64)
+        return (
+            zero.dtype if _KIND_RANK[zero.dtype.kind] > _KIND_RANK[dims.dtype.kind] else dims.dtype
+        )
     if rank_a != rank_b:
         return a.dtype if rank_a > rank_b else b.dtype
     return np.promote_types(a.dtype, b.dtype)
