@@ -35,7 +35,7 @@ def _prepare(op: str, t: Tensor, other=None, any_dtype: bool = False):
         other = np.asarray(other)
     if hasattr(other, "shape"):
         _check_devices(op, t.data, other)
-        if np.broadcast_shapes(t.shape, other.shape) != t.shape:
+        if not _broadcasts_to(other.shape, t.shape):
             raise ValueError(
                 f"{op}: a value of shape {other.shape} cannot be written into a tensor of "
                 f"shape {t.shape} (it must broadcast to it)"
@@ -47,6 +47,13 @@ def _prepare(op: str, t: Tensor, other=None, any_dtype: bool = False):
             "convert first: x = x.float()"
         )
     return other
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _done(t: Tensor) -> Tensor:
