@@ -73,8 +73,10 @@ def gather(a, dim: int, index) -> Tensor:
     if ax is None:  # 0-d
         return _unary("gather", a, lambda x, xp: x.copy(), lambda g, x, out, xp: g)
     # Every output element's full position in `a`: index along dim, its own place elsewhere.
-    grid = xp.indices(index.shape, sparse=True)
-    positions = tuple(index if d == ax else grid[d] for d in range(a.ndim))
+    positions = tuple(
+        index if d == ax else xp.arange(n).reshape([-1 if i == d else 1 for i in range(a.ndim)])
+        for d, n in enumerate(index.shape)
+    )
 
     def backward(g, x, out, xp):
         grad = xp.zeros_like(x)

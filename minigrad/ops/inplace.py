@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from ..tensor import Tensor, _mark_changed, is_grad_enabled
 from ._helpers import _check_devices, _scalar
 
@@ -32,7 +33,7 @@ def _prepare(op: str, t: Tensor, other=None, any_dtype: bool = False):
         other = other.data
     other = _scalar(other)
     if isinstance(other, (list, tuple)):
-        other = np.asarray(other)
+        other = backend.to_device(np.asarray(other), t.device)
     if hasattr(other, "shape"):
         _check_devices(op, t.data, other)
         if not _broadcasts_to(other.shape, t.shape):
