@@ -6,7 +6,7 @@ the gradient of the result to the gradients of the inputs (the chain rule, one o
 `loss.backward()` walks that graph from the loss back to the leaves and returns a
 `GradientStore` holding dloss/dleaf for every leaf tensor with `requires_grad=True`.
 
-The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in `ops.py`, one floor up, which
+The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in the `ops/` package, one floor up, which
 installs them as Tensor methods when it is imported.
 """
 

@@ -16,7 +16,7 @@ def f64(data, device="cpu", requires_grad=True, name=None):
     return mg.tensor(data, dtype="float64", device=device, requires_grad=requires_grad, name=name)
 
 
-# Ops a student might write, with Tensor._from_op as ops.py does; some with planted mistakes.
+# Ops a student might write, with Tensor._from_op as minigrad/ops/ does; some with planted mistakes.
 def square(a, factor=2.0):
     """a**2, whose backward is factor * a * g (correct for factor = 2)."""
     return Tensor._from_op(a.data**2, (a,), lambda g: (factor * a.data * g,), "square")

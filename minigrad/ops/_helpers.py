@@ -205,7 +205,8 @@ def _binary(op: str, a, b, forward, grad_a, grad_b) -> Tensor:
         b = _operand(b, a)
     a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
     if a_is and b_is:
-        if a.data.dtype != b.data.dtype:
+        dtype_a, dtype_b = a.data.dtype, b.data.dtype
+        if dtype_a is not dtype_b and dtype_a != dtype_b:  # `is` first: the cheap common case
             a, b = _cast_pair(a, b)
         if type(a.data) is not type(b.data):
             _check_devices(op, a.data, b.data)
