@@ -6,8 +6,8 @@ the gradient of the result to the gradients of the inputs (the chain rule, one o
 `loss.backward()` walks that graph from the loss back to the leaves and returns a
 `GradientStore` holding dloss/dleaf for every leaf tensor with `requires_grad=True`.
 
-The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in the `ops/` package, one floor up, which
-installs them as Tensor methods when it is imported.
+The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in the `ops/` package, one floor up,
+which installs them as Tensor methods when it is imported.
 """
 
 from __future__ import annotations
