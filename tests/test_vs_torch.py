@@ -112,6 +112,10 @@ VALUES_ONLY = {
     ),
     "promote-bool-int": lambda d: mg.tensor([True, False], device=d) + 3,
     "promote-f16-f32": lambda d: mg.ones(2, dtype="float16", device=d) + mg.ones(2, device=d),
+    "promote-int-div-int": lambda d: mg.tensor([1, 2], device=d) / 2,
+    "promote-int-div-int-tensor": lambda d: (
+        mg.tensor([1, 2], device=d) / mg.tensor([4, 8], device=d)
+    ),
 }
 
 

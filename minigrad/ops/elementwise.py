@@ -35,7 +35,12 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    """a / b;  d/da = g / b,  d/db = -g * a / b**2 = -g * out / b."""
+    """a / b;  d/da = g / b,  d/db = -g * a / b**2 = -g * out / b.
+
+    True division of integers gives float32, as in PyTorch (NumPy would give float64).
+    """
+    if _is_integral(a) and _is_integral(b):
+        a = astype(_input(a), np.float32)
     return _binary(
         "div",
         a,
@@ -44,6 +49,12 @@ def div(a, b) -> Tensor:
         lambda g, x, y, out: g / y,
         lambda g, x, y, out: -g * out / y,
     )
+
+
+def _is_integral(value) -> bool:
+    if isinstance(value, Tensor):
+        return value.dtype.kind in "biu"
+    return isinstance(value, (numbers.Integral, np.integer))
 
 
 def _pow_grad_base(g, x, y, out):

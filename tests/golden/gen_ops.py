@@ -163,6 +163,8 @@ VALUES_ONLY = {
     "promote-int-0d-f64": lambda: torch.tensor([1, 2]) + torch.tensor(0.5, dtype=torch.float64),
     "promote-bool-int": lambda: torch.tensor([True, False]) + 3,
     "promote-f16-f32": lambda: torch.ones(2, dtype=torch.float16) + torch.ones(2),
+    "promote-int-div-int": lambda: torch.tensor([1, 2]) / 2,
+    "promote-int-div-int-tensor": lambda: torch.tensor([1, 2]) / torch.tensor([4, 8]),
 }
 
 
