@@ -20,9 +20,10 @@ from ._helpers import _expand_reduced, _input, _normalize_axis, _pick, _unary
 
 def _reduce_args(a: Tensor, dim, keepdim, axis, keepdims) -> tuple:
     """(axes, keep) from either spelling: dim=/keepdim= (PyTorch) or axis=/keepdims= (NumPy)."""
-    dim = _pick("dim (or axis)", dim, axis, None)
-    keep = bool(_pick("keepdim (or keepdims)", keepdim, keepdims, False))
-    return _normalize_axis(dim, a.ndim), keep
+    if axis is not None or keepdims is not None:
+        dim = _pick("dim (or axis)", dim, axis, None)
+        keepdim = _pick("keepdim (or keepdims)", keepdim, keepdims, False)
+    return (None if dim is None else _normalize_axis(dim, a.ndim)), bool(keepdim)
 
 
 def _count(shape: tuple, axes: tuple | None) -> int:
@@ -32,7 +33,7 @@ def _count(shape: tuple, axes: tuple | None) -> int:
 
 def sum(a, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
     """Sum over `dim` (all dims when None);  d/da = g broadcast back to a's shape."""
-    a = _input(a)
+    a = a if isinstance(a, Tensor) else _input(a)
     axes, keep = _reduce_args(a, dim, keepdim, axis, keepdims)
     shape = a.shape
 
@@ -44,7 +45,7 @@ def sum(a, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
 
 def mean(a, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
     """Mean over `dim`;  d/da = g / n broadcast back, n the number of averaged elements."""
-    a = _input(a)
+    a = a if isinstance(a, Tensor) else _input(a)
     axes, keep = _reduce_args(a, dim, keepdim, axis, keepdims)
     shape = a.shape
     count = _count(shape, axes)
