@@ -802,6 +802,50 @@ def test_one_dim_ops_match_numpy_for_any_shape_and_dim_and_gradcheck(name, spec,
     assert gradcheck(lambda t: fn(t, dim, keepdim), tensors)
 
 
+SHAPE_OPS = {
+    "unsqueeze": (lambda t, d: t.unsqueeze(d), lambda x, d: np.expand_dims(x, d)),
+    "flatten-from": (
+        lambda t, d: t.flatten(d),
+        lambda x, d: x.reshape(x.shape[: d % x.ndim] + (-1,)) if x.ndim else x.reshape(1),
+    ),
+    "flip": (lambda t, d: t.flip(d), lambda x, d: np.flip(x, d) if x.ndim else x),
+    "repeat": (
+        lambda t, d: t.repeat(*[2] * t.ndim, 2),
+        lambda x, d: np.tile(x, [2] * (x.ndim + 1)),
+    ),
+    "expand": (
+        lambda t, d: t.expand(3, *t.shape),
+        lambda x, d: np.broadcast_to(x, (3,) + x.shape),
+    ),
+    "pad-last": (
+        lambda t, d: mg.pad(t, (1, 2)) if t.ndim else t * 1,
+        lambda x, d: np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 2)]) if x.ndim else x,
+    ),
+    "split-2": (
+        lambda t, d: mg.cat(t.split(2, dim=d)[::-1], dim=d) if t.ndim else t * 1,
+        lambda x, d: (
+            np.concatenate(np.split(x, range(2, x.shape[d], 2), d)[::-1], d) if x.ndim else x
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPE_OPS))
+@HYPOTHESIS
+@given(spec=shape_and_dim())
+def test_shape_ops_match_numpy_for_any_shape_and_gradcheck(name, spec, device):
+    fn, np_fn = SHAPE_OPS[name]
+    shape, dim, _ = spec
+    if name == "unsqueeze":
+        dim = max(min(dim, len(shape)), -len(shape) - 1)
+    arrays, tensors = leaves([(shape, N)], device)
+    out = fn(tensors[0], dim)
+    expected = np_fn(arrays[0], dim)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert gradcheck(lambda t: fn(t, dim), tensors)
+
+
 def test_transpose_has_pytorchs_meaning_and_points_to_permute():
     x = mg.tensor(np.arange(6.0).reshape(2, 3))
     assert x.transpose(0, 1).shape == (3, 2)  # NumPy's transpose(0, 1) would leave it (2, 3)
