@@ -279,6 +279,7 @@ def test_functions_accept_numbers_and_arrays():
     np.testing.assert_allclose(out.item(), np.exp(2.0), rtol=1e-6)
     assert mg.sin(np.array([0.0, np.pi / 2])).dtype == np.float64  # an array keeps its dtype
     assert mg.tanh([0.0, 1.0]).shape == (2,)
+    assert mg.maximum(2, 2.5).dtype == np.float32 and mg.maximum(2, 3).dtype == np.int64
     with pytest.raises(TypeError, match=r"mg.tensor\(\.\.\.\)"):
         mg.exp("2")
 
