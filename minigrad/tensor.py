@@ -20,13 +20,15 @@ from . import backend
 from .gradients import GradientStore
 from .random import generator
 
-_next_id = itertools.count()  # stable ids for every tensor: the GradientStore's keys
+# Stable ids for every tensor, the GradientStore's keys. They count up, so an id is also a
+# clock: a tensor with a larger id was made later.
+_next_id = itertools.count()
 _grad_enabled = True
-# Counts in-place changes (x += 1, x.zero_(), ...), process-wide. A changed tensor keeps the
-# count of its latest change (`_version`); a recorded op keeps the count at its birth
-# (`_stamp`). backward() finds an input changed after the op that saved it read it by
-# comparing the two: one integer comparison per node while nothing changed (see backward).
-_inplace_count = 0
+# In-place changes (x += 1, x.zero_(), ...) read the same clock: a changed tensor keeps the
+# time of its latest change in `_version`, and `_last_change` is the latest of all. An op's
+# input changed after the op ran has _version > the op's result id; backward() looks for
+# that only when _last_change > that id, one integer comparison per node otherwise.
+_last_change = -1
 
 
 class no_grad:
@@ -72,10 +74,9 @@ class set_grad_enabled:
 
 
 def _mark_changed(t: Tensor) -> None:
-    """Record that t's values were changed in place (the version counter backward checks)."""
-    global _inplace_count
-    _inplace_count += 1
-    t._version = _inplace_count
+    """Record that t's values were changed in place, and when (checked by backward)."""
+    global _last_change
+    _last_change = t._version = next(_next_id)
 
 
 class _Size(int):
@@ -113,8 +114,7 @@ class Tensor:
         "_parents",
         "_backward",
         "_op",
-        "_version",
-        "_stamp",
+        "_version",  # when it was last changed in place; unset if never
         "__weakref__",
     )
 
@@ -136,7 +136,6 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._backward = None  # grad of output -> tuple of grads of parents (None if not needed)
         self._op = ""
-        self._version = 0  # see _inplace_count
 
     @classmethod
     def _from_op(cls, data, parents: tuple, backward, op: str) -> Tensor:
@@ -147,7 +146,6 @@ class Tensor:
             out._parents = parents
             out._backward = backward
             out._op = op
-            out._stamp = _inplace_count
         return out
 
     # ------------------------------------------------------------ properties
@@ -303,7 +301,7 @@ class Tensor:
 
         grads = {self.id: grad}  # gradients flowing into each node, summed over its users
         store_arrays: set[int] = set()
-        changes = _inplace_count
+        last_change = _last_change
         for node in reversed(self._topological_order()):
             g = grads.pop(node.id, None)
             if node._backward is None:  # a leaf
@@ -311,7 +309,7 @@ class Tensor:
                 continue
             if g is None:
                 continue
-            if changes > node._stamp:  # something changed in place since this op ran
+            if last_change > node.id:  # something changed in place after this op ran
                 _check_unchanged(node)
             for parent, parent_grad in zip(node._parents, node._backward(g)):
                 if parent_grad is None or not parent.requires_grad:
@@ -349,7 +347,7 @@ def _check_unchanged(node: Tensor) -> None:
     """Raise if an input (or the result) of a recorded op was changed in place after the op:
     its backward would read the new values and compute a wrong gradient."""
     for t in (node, *node._parents):
-        if t._version > node._stamp:
+        if getattr(t, "_version", -1) > node.id:
             what = "its result" if t is node else f"its input {t.name or f'of shape {t.shape}'}"
             raise RuntimeError(
                 f"backward(): {what} was changed in place (+=, add_, zero_, ...) after "

@@ -207,15 +207,17 @@ def _binary(op: str, a, b, forward, grad_a, grad_b) -> Tensor:
     if not (a_is or b_is):
         a, a_is = _input(a), True  # two numbers: mg.add(2, 3)
     if a_is and b_is:
-        dtype_a, dtype_b = a.data.dtype, b.data.dtype
-        if dtype_a is not dtype_b and dtype_a != dtype_b:  # `is` first: the cheap common case
+        x, y = a.data, b.data
+        if x.dtype is not y.dtype and x.dtype != y.dtype:  # `is` first: the cheap common case
             a, b = _cast_pair(a, b)
-        if type(a.data) is not type(b.data):
-            _check_devices(op, a.data, b.data)
-    elif (a.data if a_is else b.data).dtype.kind != "f":
-        a, b = _cast_for_number(a, b)  # an integer tensor meets a float: float32, as PyTorch
-    x = a.data if a_is else a
-    y = b.data if b_is else b
+            x, y = a.data, b.data
+        if type(x) is not type(y):
+            _check_devices(op, x, y)
+    else:
+        if (a.data if a_is else b.data).dtype.kind != "f":
+            a, b = _cast_for_number(a, b)  # an integer tensor meets a float: float32, as PyTorch
+        x = a.data if a_is else a
+        y = b.data if b_is else b
     out = forward(x, y)
     parents = tuple(t for t in (a, b) if isinstance(t, Tensor))
 
