@@ -83,8 +83,8 @@ class _Size(int):
     """The element count (NumPy's `x.size`) that is also PyTorch's `x.size(dim=None)`:
     `x.size` is 24, `x.size()` is (2, 3, 4), `x.size(1)` is 3."""
 
-    def __new__(cls, shape: tuple):
-        out = super().__new__(cls, int(np.prod(shape)))
+    def __new__(cls, count: int, shape: tuple):
+        out = super().__new__(cls, count)
         out._shape = shape
         return out
 
@@ -165,7 +165,7 @@ class Tensor:
     def size(self) -> _Size:
         """The number of elements as an int (NumPy's `size`); called, the shape (PyTorch's
         `size()`): `x.size() == x.shape`, `x.size(0) == x.shape[0]`."""
-        return _Size(self.data.shape)
+        return _Size(self.data.size, self.data.shape)
 
     def numel(self) -> int:
         """The number of elements (PyTorch's name)."""
