@@ -31,7 +31,7 @@ def test_hand_written_update_changes_the_weights_in_the_same_array(device):
     "change, expected",
     [
         pytest.param(lambda t: t.__iadd__(1.0), [2.0, 3.0, 4.0], id="+="),
-        pytest.param(lambda t: t.__isub__(np.array([1.0, 1.0, 1.0])), [0.0, 1.0, 2.0], id="-="),
+        pytest.param(lambda t: t.__isub__([1.0, 1.0, 1.0]), [0.0, 1.0, 2.0], id="-="),
         pytest.param(lambda t: t.__imul__(mg.tensor([2.0], device=t.device)), [2, 4, 6], id="*="),
         pytest.param(lambda t: t.__itruediv__(2), [0.5, 1.0, 1.5], id="/="),
         pytest.param(lambda t: t.add_(mg.ones(3, device=t.device), alpha=2), [3, 4, 5], id="add_"),
@@ -70,6 +70,12 @@ def test_in_place_with_a_value_that_requires_grad_is_refused_in_the_graph():
     with mg.no_grad():
         x += w
     np.testing.assert_array_equal(x.numpy(), [1.0, 1.0])
+
+
+def test_in_place_takes_a_numpy_value_on_the_cpu():
+    t = mg.tensor([1.0, 2.0])
+    t -= np.array([1.0, 1.0])  # float64 values written into the float32 array
+    assert t.dtype == np.float32 and t.tolist() == [0.0, 1.0]
 
 
 def test_in_place_errors_name_the_problem_and_change_nothing():
