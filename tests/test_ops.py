@@ -464,7 +464,10 @@ FLOAT32_OPS = [
     pytest.param(lambda a: a.prod(dim=1) + a.cumsum(1)[:, -1], id="prod-cumsum"),
     pytest.param(lambda a: a.softmax(dim=0) + mg.log_softmax(a, dim=1), id="softmax"),
     pytest.param(lambda a: a.gather(1, mg.tensor([[0], [1], [3]], device=a.device)), id="gather"),
-    pytest.param(lambda a: mg.pad(a, (1, 1)).masked_fill(mg.tensor(True), 0.5), id="pad-fill"),
+    pytest.param(
+        lambda a: mg.pad(a, (1, 1)).masked_fill(mg.tensor(True, device=a.device), 0.5),
+        id="pad-fill",
+    ),
     pytest.param(lambda a: a.unsqueeze(0).expand(2, 3, 4).repeat(1, 2, 1).flip(0), id="shapes"),
 ]
 
