@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ... import ops
+from ... import backend, ops
 from ...tensor import Tensor
 from ._common import _as_tensor
 from ._erf import erf
