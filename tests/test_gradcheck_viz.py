@@ -164,6 +164,11 @@ def test_fn_must_return_a_tensor():
         gradcheck(lambda t: 1.0, [f64([1.0])])
 
 
+def test_fn_returning_max_dims_pair_is_told_to_return_values():
+    with pytest.raises(TypeError, match=r"return its \.values"):
+        gradcheck(lambda t: t.max(dim=0), [f64([1.0, 2.0])])
+
+
 def test_eps_must_be_positive():
     with pytest.raises(ValueError, match="eps must be positive"):
         gradcheck(lambda t: t * 2, [f64([1.0])], eps=0)
