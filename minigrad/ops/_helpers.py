@@ -204,8 +204,6 @@ def _binary(op: str, a, b, forward, grad_a, grad_b) -> Tensor:
     if not isinstance(b, Tensor):
         b = _operand(b, a)
     a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
-    if not (a_is or b_is):
-        a, a_is = _input(a), True  # two numbers: mg.add(2, 3)
     if a_is and b_is:
         x, y = a.data, b.data
         if x.dtype is not y.dtype and x.dtype != y.dtype:  # `is` first: the cheap common case
@@ -214,6 +212,8 @@ def _binary(op: str, a, b, forward, grad_a, grad_b) -> Tensor:
         if type(x) is not type(y):
             _check_devices(op, x, y)
     else:
+        if not (a_is or b_is):
+            a, a_is = _input(a), True  # two numbers: mg.add(2, 3)
         if (a.data if a_is else b.data).dtype.kind != "f":
             a, b = _cast_for_number(a, b)  # an integer tensor meets a float: float32, as PyTorch
         x = a.data if a_is else a
