@@ -3,6 +3,11 @@
     make bench                                    # or: python benchmarks/bench_cpu.py
     python benchmarks/bench_cpu.py --quick        # a smoke run: small sizes, few runs
     python benchmarks/bench_cpu.py --out results.json
+    python benchmarks/bench_cpu.py --save-results # update benchmarks/results/bench_cpu.json
+
+The JSON goes to runs/bench_cpu.json (ignored by git) unless --out says where: a run on your
+machine never changes a tracked file. --save-results writes the repository's published
+results in benchmarks/results/ instead, on purpose.
 
 Each case (see cpu_cases.py) is one computation done three ways, measured side by side in
 the same run:
@@ -44,7 +49,9 @@ import cpu_cases as cases  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"  # tracked: written only with --save-results
+RUNS = ROOT / "runs"  # ignored by git: where a run writes by default
 MIN_RUN_SECONDS = 1e-3  # a timed run of a short case repeats it until it lasts this long
 # (turns per contender, seconds of timed runs per turn, seconds of untimed calls before each)
 TIMING = {"full": (5, 0.25, 0.15), "quick": (2, 0.02, 0.02)}
@@ -215,9 +222,20 @@ def table(results: list[dict], threads: int, torch_installed: bool) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(RESULTS / "bench_cpu.json"))
+    parser.add_argument("--out", help="where to write the JSON (default: runs/bench_cpu.json)")
+    parser.add_argument(
+        "--save-results",
+        action="store_true",
+        help="write benchmarks/results/bench_cpu.json (the tracked, published results)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, few runs (a smoke run)")
     args = parser.parse_args(argv)
+    if args.save_results and args.out:
+        parser.error("give --out or --save-results, not both")
+    if args.save_results:
+        args.out = str(RESULTS / "bench_cpu.json")
+    elif args.out is None:
+        args.out = str(RUNS / "bench_cpu.json")
 
     mg.set_default_device("cpu")
     threads, threads_source = blas_threads()

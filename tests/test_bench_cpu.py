@@ -52,6 +52,30 @@ def test_quick_run_without_torch_prints_the_table_and_writes_json(tmp_path, monk
     assert digits["minigrad"] > 0.8 and digits["numpy"] > 0.8
 
 
+def test_the_results_go_outside_tracked_files_unless_asked(tmp_path, monkeypatch):
+    """Issue 12: `make bench` overwrote the tracked benchmarks/results/bench_cpu.json."""
+    bench = load("bench_cpu")
+    written = []
+    monkeypatch.setattr(bench, "plan", lambda quick, torch: [])  # no cases: only the file
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    original = Path.write_text
+
+    def spy(self, text, *args, **kwargs):
+        written.append(self)
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", spy)
+    assert bench.main([]) == 0
+    assert written == [tmp_path / "runs" / "bench_cpu.json"]
+    assert bench.main(["--save-results"]) == 0
+    assert written[-1] == tmp_path / "results" / "bench_cpu.json"
+    real = load("bench_cpu")
+    assert real.RUNS == BENCHMARKS.parent / "runs"  # ignored by git (.gitignore: runs/)
+    with pytest.raises(SystemExit):
+        bench.main(["--save-results", "--out", str(tmp_path / "x.json")])
+
+
 @pytest.mark.parametrize("optimizer", ["SGD momentum", "Adam", "AdamW"])
 def test_the_numpy_floor_of_an_optimizer_step_is_the_same_computation(optimizer):
     """The hand-written update makes minigrad's exact operations: equal to the last bit."""
