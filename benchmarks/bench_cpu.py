@@ -16,7 +16,8 @@ the same run:
     torch     PyTorch on the CPU, with as many threads as NumPy's BLAS uses ("not installed"
               where PyTorch is absent: it is never a requirement);
     numpy     the computation written by hand in plain NumPy, the floor for any NumPy
-              framework (no graph, no checks, in-place where natural).
+              framework (no graph, no checks, in-place where natural); "-" for the model
+              cases (a LeNet-5 and a tiny GPT training step, see model_cases.py).
 
 Timing: the contenders take turns (minigrad, torch, numpy, minigrad, ..., five turns each),
 so that whatever else the machine does slows all three alike. A turn starts with untimed
@@ -46,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cpu_cases as cases  # noqa: E402
+import model_cases  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 
@@ -178,6 +180,8 @@ def plan(quick: bool, torch) -> list[tuple[str, str, Callable]]:
             (f"{opt} step", big_name, lambda opt=opt: cases.optimizer_step(torch, opt, [(big,)]))
         )
     rows += [
+        ("LeNet-5 step", "1x28x28, batch 64", lambda: model_cases.lenet_step(torch, 64)),
+        ("tiny GPT step", "32 x 32 chars", lambda: model_cases.gpt_step(torch)),
         ("engine", "tiny graph", lambda: cases.tiny_graph(torch)),
         ("engine", "1,000-op chain", lambda: cases.op_chain(torch)),
     ]
@@ -187,9 +191,9 @@ def plan(quick: bool, torch) -> list[tuple[str, str, Callable]]:
 # ---------------------------------------------------------------- output
 
 
-def format_time(seconds: float | None) -> str:
+def format_time(seconds: float | None, missing: str = "-") -> str:
     if seconds is None:
-        return "not installed"
+        return missing
     for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -210,7 +214,8 @@ def table(results: list[dict], threads: int, torch_installed: bool) -> str:
         r = [row["ratios"]["minigrad/torch"], row["ratios"]["minigrad/numpy"]]
         lines.append(
             f"{row['group'] + ', ' + row['case']:<32}{format_time(t['minigrad']):>11}"
-            f"{format_time(t['torch']):>15}{format_time(t['numpy']):>11}"
+            f"{format_time(t['torch'], '-' if torch_installed else 'not installed'):>15}"
+            f"{format_time(t['numpy']):>11}"
             + "".join(f"{'-' if x is None else f'{x:.2f}x':>10}" for x in r)
         )
     lines.append(
