@@ -22,15 +22,14 @@ from __future__ import annotations
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
 from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .linear import linear
-from .losses import (
+from .losses import cross_entropy, nll_loss
+from .pointwise_losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
-    cross_entropy,
     huber_loss,
     kl_div,
     l1_loss,
     mse_loss,
-    nll_loss,
     smooth_l1_loss,
 )
 from .regularization import accuracy, dropout
