@@ -311,22 +311,31 @@ def test_plateau_state_round_trip_and_bad_counters(opt):
     for metric in (1.0, 2.0, 3.0):
         scheduler.step(metric)
     state = scheduler.state_dict()
-    assert state["best"] == 1.0 and state["lr"] == pytest.approx(BASE * 0.01)
+    progress = state["progress"]
+    assert progress["best"] == 1.0 and progress["lr"] == pytest.approx(BASE * 0.01)
     del scheduler
     opt.lr = BASE
     again = ReduceLROnPlateau(opt, patience=0)
     again.load_state_dict(state)
     assert opt.lr == pytest.approx(BASE * 0.01) and again.best == 1.0
-    for bad, message in [({"num_bad_epochs": -1}, "num_bad_epochs"), ({"lr": "x"}, "lr must"),
-                         ({"best": float("nan")}, "best must")]:  # fmt: skip
+    bad_values = [
+        ({"num_bad_epochs": -1}, "num_bad_epochs"),
+        ({"lr": "x"}, "lr must"),
+        ({"best": float("nan")}, "best must"),
+        ({"extra": 1}, "'extra'"),
+    ]
+    for bad, message in bad_values:
         with pytest.raises((TypeError, ValueError), match=message):
-            again.check_state_dict({**state, **bad})
+            again.check_state_dict({**state, "progress": {**progress, **bad}})
 
 
 def test_plateau_takes_a_number(opt):
     scheduler = ReduceLROnPlateau(opt)
     with pytest.raises(TypeError, match="takes the metric"):
         scheduler.step("loss")
+    with pytest.raises(TypeError, match=r"takes the metric it watches: sched.step\(val_loss\)"):
+        scheduler.step()  # as a loop that steps every scheduler alike would call it
+    assert scheduler.last_epoch == 0
     scheduler.step(mg.tensor(0.5))  # a 0-d tensor is read once
     assert scheduler.best == 0.5
     with pytest.raises(ValueError, match="factor must be < 1.0"):

@@ -711,8 +711,14 @@ class ReduceLROnPlateau(LRScheduler):
     def get_last_lr(self) -> float:
         return self.lr
 
-    def step(self, metrics) -> float:
+    def step(self, metrics=None) -> float:
         """Count one epoch with this value of the metric; returns the lr now in effect."""
+        if metrics is None:
+            raise TypeError(
+                "ReduceLROnPlateau.step takes the metric it watches: sched.step(val_loss), once "
+                "per epoch (with Trainer.fit, step it in on_epoch_end, e.g. "
+                "on_epoch_end=lambda record: sched.step(record['val_loss']))"
+            )
         current = _metric(metrics)
         self._check_in_charge()
         self.last_epoch += 1
@@ -742,21 +748,27 @@ class ReduceLROnPlateau(LRScheduler):
         )
 
     def state_dict(self) -> dict:
+        """The base state, plus "progress": the best metric, the counters and the lr (nested,
+        so that nobody mistakes them for settings: they are where the run has got to)."""
         state = super().state_dict()
-        state.update({name: getattr(self, name) for name in self._counters})
+        state["progress"] = {name: getattr(self, name) for name in self._counters}
         return state
 
     def _check_more(self, state: dict) -> dict:
-        best = state["best"]
+        progress = state["progress"]
+        if not isinstance(progress, dict):
+            raise TypeError(f"progress must be a dict, got {type(progress).__name__}")
+        check_state_keys("the ReduceLROnPlateau progress", set(self._counters), progress)
+        best = progress["best"]
         if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
             raise ValueError(
                 f"best must be a number (or +-inf before the first step), got {best!r}"
             )
         return {
             "best": float(best),
-            "num_bad_epochs": check_count("num_bad_epochs", state["num_bad_epochs"], 0),
-            "cooldown_counter": check_count("cooldown_counter", state["cooldown_counter"], 0),
-            "lr": check_number("lr", state["lr"], low=0.0),
+            "num_bad_epochs": check_count("num_bad_epochs", progress["num_bad_epochs"], 0),
+            "cooldown_counter": check_count("cooldown_counter", progress["cooldown_counter"], 0),
+            "lr": check_number("lr", progress["lr"], low=0.0),
         }
 
 
