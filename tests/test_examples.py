@@ -172,3 +172,23 @@ def test_mnist_reads_real_idx_files_from_root(tmp_path):
             data.write_idx(root / data.MNIST_FILES[f"{split}_{kind}"][0][:-3], array)
     out = check(run_example("05_mnist.py", "--quick", "--root", str(root), cwd=tmp_path))
     assert f"MNIST from {root}: 300 training and 100 test images" in out
+
+
+def test_cnn_trains_lenet5_on_mnist_files_when_present(tmp_path):
+    """08 with IDX files in --mnist-root (tiny random ones, uncompressed as after gunzip)."""
+    rng = np.random.default_rng(0)
+    from minigrad import data
+
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for split, n in (("train", 200), ("test", 50)):
+        arrays = {
+            "images": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            "labels": rng.integers(0, 10, n, dtype=np.uint8),
+        }
+        for kind, array in arrays.items():
+            data.write_idx(root / data.MNIST_FILES[f"{split}_{kind}"][0][:-3], array)
+    args = ("--quick", "--mnist-root", str(root), "--out", "run")
+    out = check(run_example("08_cnn_digits.py", *args, cwd=tmp_path))
+    assert "MNIST: 200 training images (1, 28, 28), 61,706 parameters" in out
+    assert "MNIST test accuracy" in out
