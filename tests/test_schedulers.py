@@ -356,6 +356,12 @@ def test_onecycle_stops_at_total_steps_and_needs_momentum(opt):
         OneCycleLR(plain, max_lr=1.0, total_steps=10)
     with pytest.raises(ValueError, match="needs total_steps, or both epochs and steps_per_epoch"):
         OneCycleLR(plain, max_lr=1.0, epochs=3, cycle_momentum=False)
+    with pytest.raises(ValueError, match="div_factor must be > 0"):
+        OneCycleLR(plain, max_lr=1.0, total_steps=5, div_factor=0, cycle_momentum=False)
+    short = OneCycleLR(plain, max_lr=1.0, total_steps=2, pct_start=1.0, cycle_momentum=False)
+    short.step()
+    with pytest.raises(ValueError, match="OneCycleLR gives no valid lr at step 2"):
+        short.step()  # its last phase has length 0: a clear error, not ZeroDivisionError
 
 
 def test_lambda_needs_a_function(opt):

@@ -126,6 +126,8 @@ class LRScheduler:
             lr = self.lr_at(t)
         except OverflowError:
             lr = math.inf
+        except ZeroDivisionError:  # e.g. a OneCycleLR phase of length 0
+            lr = math.nan
         try:
             return check_number("lr", lr, low=0.0)
         except (TypeError, ValueError) as exc:
@@ -419,8 +421,8 @@ class OneCycleLR(LRScheduler):
             check_flag("cycle_momentum", cycle_momentum),
             check_number("base_momentum", base_momentum, low=0.0, high=1.0),
             check_number("max_momentum", max_momentum, low=0.0, high=1.0),
-            check_number("div_factor", div_factor, low=0.0, high=math.inf),
-            check_number("final_div_factor", final_div_factor, low=0.0),
+            _positive("div_factor", div_factor),
+            _positive("final_div_factor", final_div_factor),
             check_flag("three_phase", three_phase),
         )
 
@@ -475,6 +477,13 @@ class OneCycleLR(LRScheduler):
         self.optimizer.lr = lr
         if self.cycle_momentum:
             _set_momentum(self.optimizer, self._momentum_at(t))
+
+
+def _positive(name: str, value) -> float:
+    value = check_number(name, value, low=0.0)
+    if value == 0:
+        raise ValueError(f"{name} must be > 0 (the lr is divided by it), got 0.0")
+    return value
 
 
 def _momentum_name(optimizer) -> str:
