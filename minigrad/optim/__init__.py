@@ -8,15 +8,15 @@ opt.step(loss.backward())      # takes its parameters' gradients out of the stor
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm, clip_grad_value
 from .optimizer import Optimizer, OptimizerState
+from .plateau import ReduceLROnPlateau
+from .scheduler_base import LRScheduler
 from .schedulers import (
     CosineAnnealingLR,
     ExponentialLR,
     LambdaLR,
     LinearWarmup,
-    LRScheduler,
     MultiStepLR,
     OneCycleLR,
-    ReduceLROnPlateau,
     SequentialLR,
     StepLR,
 )

@@ -20,8 +20,9 @@ of the previous lr, so loading a state or jumping to any t gives exactly the sam
                        then the wrapped schedule at t - warmup_steps
     SequentialLR       schedule k from milestone k on, restarted there at t = 0
 
-The one exception is ReduceLROnPlateau, stepped with a metric: it divides the lr when the
-metric stops improving, so its lr is state, not a formula.
+The one exception is ReduceLROnPlateau (plateau.py), stepped with a metric: it divides the
+lr when the metric stops improving, so its lr is state, not a formula. The machinery they all
+share (stepping, the state protocol, one schedule per optimizer) is in scheduler_base.py.
 
 One optimizer, one schedule. Two schedulers stepped on one optimizer would each set the lr
 from their own formula and the one stepped last would silently win, so stepping the second
@@ -33,229 +34,23 @@ OneCycleLR's momentum): no array, no recompilation.
 from __future__ import annotations
 
 import bisect
-import copy
 import math
-import numbers
-import weakref
-from dataclasses import dataclass, field
 
-from ..checks import check_count, check_flag, check_number, check_state_keys
+from ..checks import check_count, check_flag, check_number
 from .optimizer import Optimizer
+from .scheduler_base import LRScheduler, _momentum_name, _set_momentum
 
-# ---------------------------------------------------------------- who drives an optimizer
-
-
-class _Drive:
-    """The live schedulers of one optimizer, and its lr before the first of them changed it."""
-
-    def __init__(self, lr: float):
-        self.initial_lr = lr
-        self.schedulers: weakref.WeakSet = weakref.WeakSet()
-
-
-_drives: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _initial_lr(optimizer) -> float:
-    """The base_lr of a new scheduler on `optimizer`.
-
-    Every scheduler built on one optimizer (e.g. the parts of a SequentialLR) starts from the
-    same lr, the one the optimizer had before the first of them changed it (PyTorch's
-    'initial_lr'). Once no scheduler of it is alive, a new one starts from the current lr.
-    """
-    drive = _drives.get(optimizer)
-    return drive.initial_lr if drive is not None and len(drive.schedulers) else float(optimizer.lr)
-
-
-def _attach(optimizer, scheduler) -> None:
-    drive = _drives.get(optimizer)
-    if drive is None or not len(drive.schedulers):
-        drive = _drives[optimizer] = _Drive(float(optimizer.lr))
-    drive.schedulers.add(scheduler)
-
-
-@dataclass
-class PreparedSchedulerState:
-    """A checked state, ready for apply_state_dict (which cannot fail)."""
-
-    values: dict  # attribute -> value
-    lr: float  # the optimizer's lr once applied (checked: finite, >= 0)
-    momentum: float | None = None  # OneCycleLR's momentum once applied
-    children: list = field(default_factory=list)  # the wrapped schedulers' prepared states
-    trial: object = None  # a shallow copy holding the new values (to compute a parent's lr)
-
-
-class LRScheduler:
-    """Base class: `step()` advances t and sets the optimizer's lr to `lr_at(t)`."""
-
-    _options: tuple[str, ...] = ()  # the constructor arguments kept in the state
-
-    def __init__(self, optimizer: Optimizer):
-        if not hasattr(optimizer, "lr"):
-            raise TypeError(
-                f"a scheduler drives an optimizer (anything with an lr attribute), "
-                f"not a {type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
-        self.last_epoch = 0
-        self._parent = None  # a weak reference to the scheduler that wraps this one
-        self.base_lr = _initial_lr(optimizer)
-        lr = self._checked_lr(0)  # may raise: nothing is registered or changed yet
-        _attach(optimizer, self)
-        self._set_optimizer(lr, 0)
-
-    def lr_at(self, t: int) -> float:
-        """The learning rate after t calls of step()."""
-        raise NotImplementedError
-
-    def step(self) -> float:
-        """Advance one step and set the optimizer's learning rate; returns it."""
-        self._check_in_charge()
-        lr = self._checked_lr(self.last_epoch + 1)  # may raise: nothing has changed yet
-        self.last_epoch += 1
-        self._set_optimizer(lr, self.last_epoch)
-        return lr
-
-    def get_last_lr(self) -> float:
-        return self.lr_at(self.last_epoch)
-
-    # ------------------------------------------------------------ helpers
-    def _checked_lr(self, t: int) -> float:
-        """lr_at(t), refused with a clear error when it is not a finite number >= 0."""
-        try:
-            lr = self.lr_at(t)
-        except OverflowError:
-            lr = math.inf
-        except ZeroDivisionError:  # e.g. a OneCycleLR phase of length 0
-            lr = math.nan
-        try:
-            return check_number("lr", lr, low=0.0)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{type(self).__name__} gives no valid lr at step {t}: {exc}"
-            ) from None
-
-    def _set_optimizer(self, lr: float, t: int) -> None:
-        """Set the optimizer's hyperparameters for step t (OneCycleLR also sets momentum)."""
-        self.optimizer.lr = lr
-
-    def _children(self) -> list:
-        """The schedulers this one wraps (composites override)."""
-        return []
-
-    def _check_parts(self, optimizer, children) -> None:
-        for child in children:
-            if child.optimizer is not optimizer:
-                raise ValueError(
-                    f"{type(self).__name__}: {child!r} drives a different optimizer; every "
-                    "part of one schedule must be built on the same optimizer"
-                )
-            if isinstance(child, ReduceLROnPlateau):
-                raise TypeError(
-                    f"{type(self).__name__} cannot wrap a ReduceLROnPlateau: its lr depends on "
-                    "a metric, not on the step count"
-                )
-
-    def _adopt(self, children) -> None:
-        """Mark the parts as wrapped: stepping one of them alone now raises."""
-        for child in children:
-            child._parent = weakref.ref(self)
-
-    def _check_in_charge(self) -> None:
-        parent = self._parent() if self._parent is not None else None
-        if parent is not None:
-            raise RuntimeError(
-                f"{self!r} is part of {type(parent).__name__}: step that one (it sets the lr "
-                "for the whole schedule)"
-            )
-        drive = _drives.get(self.optimizer)
-        others = [
-            s
-            for s in (drive.schedulers if drive is not None else ())
-            if s is not self and (s._parent is None or s._parent() is None)
-        ]
-        if others:
-            raise RuntimeError(
-                f"two schedulers drive this optimizer: {self!r} and {others[0]!r}. Each sets the "
-                "lr from its own formula, so the one stepped last would silently win. Make one "
-                "schedule of them: SequentialLR(opt, [first, second], milestones=[...]) to run "
-                "them one after another, LinearWarmup(sched, warmup_steps) for a warmup, or one "
-                "LambdaLR whose lambda multiplies the factors (or drop the old scheduler: "
-                "`del` it)"
-            )
-
-    # ------------------------------------------------------------ saving and loading
-    def state_dict(self) -> dict:
-        """A plain dict (JSON-friendly): type, step count, base_lr and the options."""
-        state = {"type": type(self).__name__, "last_epoch": self.last_epoch}
-        state["base_lr"] = self.base_lr
-        state.update({name: getattr(self, name) for name in self._options})
-        return state
-
-    def check_state_dict(self, state: dict) -> PreparedSchedulerState:
-        """Check `state` and return it prepared; raises naming the problem, changes nothing.
-
-        The lr the state leads to is computed and checked here too, so that applying it
-        (which sets the optimizer's lr) cannot be refused halfway.
-        """
-        if not isinstance(state, dict):
-            raise TypeError(f"a scheduler state is a dict, not a {type(state).__name__}")
-        mine = type(self).__name__
-        if state.get("type") != mine:
-            raise ValueError(
-                f"this state was saved by a {state.get('type')!r} scheduler, not a {mine}"
-            )
-        check_state_keys(f"the {mine}", set(self.state_dict()), state)
-        values = {
-            "last_epoch": check_count("last_epoch", state["last_epoch"], 0),
-            "base_lr": check_number("base_lr", state["base_lr"], low=0.0),
-            **dict(zip(self._options, self._check(*(state[n] for n in self._options)))),
-            **self._check_more(state),
-        }
-        children = self._check_children(state)
-        # The same formulas on a shallow copy holding the new values: the lr it will set.
-        trial = copy.copy(self)
-        trial.__dict__.update(values)
-        trial._use_children([child.trial for child in children])
-        t = values["last_epoch"]
-        return PreparedSchedulerState(values, trial._checked_lr(t), trial._momentum_at(t),
-                                      children, trial)  # fmt: skip
-
-    def apply_state_dict(self, prepared: PreparedSchedulerState) -> None:
-        """Apply a state from check_state_dict: the optimizer's lr is set at once."""
-        for child, child_state in zip(self._children(), prepared.children):
-            child.apply_state_dict(child_state)
-        self.__dict__.update(prepared.values)
-        self.optimizer.lr = prepared.lr
-        if prepared.momentum is not None:
-            _set_momentum(self.optimizer, prepared.momentum)
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from `state`: check_state_dict, then apply_state_dict."""
-        self.apply_state_dict(self.check_state_dict(state))
-
-    @staticmethod
-    def _check(*options) -> tuple:
-        """The options (in _options order), checked and normalized; raise on a bad one."""
-        return options
-
-    def _check_more(self, state: dict) -> dict:
-        """More state beyond the options, checked (ReduceLROnPlateau's counters)."""
-        return {}
-
-    def _check_children(self, state: dict) -> list:
-        return []
-
-    def _use_children(self, trials: list) -> None:
-        """On a trial copy: wrap the children's trial copies (composites override)."""
-
-    def _momentum_at(self, t: int) -> float | None:
-        return None
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
-        return f"{type(self).__name__}({options}, last_epoch={self.last_epoch})"
-
+__all__ = [
+    "LRScheduler",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "LambdaLR",
+    "CosineAnnealingLR",
+    "OneCycleLR",
+    "LinearWarmup",
+    "SequentialLR",
+]
 
 # ---------------------------------------------------------------- closed forms
 
@@ -486,24 +281,6 @@ def _positive(name: str, value) -> float:
     return value
 
 
-def _momentum_name(optimizer) -> str:
-    if getattr(optimizer, "betas", None) is not None:
-        return "betas"
-    if getattr(optimizer, "momentum", 0):
-        return "momentum"
-    raise ValueError(
-        f"OneCycleLR cycles the momentum, but this {type(optimizer).__name__} has none (SGD "
-        "with momentum > 0, or Adam's beta1): pass cycle_momentum=False"
-    )
-
-
-def _set_momentum(optimizer, momentum: float) -> None:
-    if _momentum_name(optimizer) == "betas":
-        optimizer.betas = (momentum, optimizer.betas[1])
-    else:
-        optimizer.momentum = momentum
-
-
 # ---------------------------------------------------------------- composites
 
 
@@ -653,140 +430,3 @@ def _milestones(name: str, milestones) -> list[int]:
     if any(b <= a for a, b in zip(values, values[1:])):
         raise ValueError(f"{name} must be increasing, got {values}")
     return values
-
-
-# ---------------------------------------------------------------- stepped with a metric
-
-
-class ReduceLROnPlateau(LRScheduler):
-    """Divide the lr by 1 / factor when a metric has stopped improving, as PyTorch does.
-
-        sched = ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=10)
-        for epoch in range(epochs):
-            train_one_epoch()
-            sched.step(validation_loss)        # the metric, once per epoch
-
-    "Improving" means better than the best so far by more than threshold (relative:
-    best * (1 -+ threshold), or absolute: best -+ threshold). After more than `patience`
-    steps without improvement the lr becomes max(lr * factor, min_lr) (a change smaller
-    than eps is skipped), then `cooldown` steps pass before counting again.
-    """
-
-    _options = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-                "min_lr", "eps")  # fmt: skip
-    _counters = ("best", "num_bad_epochs", "cooldown_counter", "lr")
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        mode: str = "min",
-        factor: float = 0.1,
-        patience: int = 10,
-        threshold: float = 1e-4,
-        threshold_mode: str = "rel",
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-        eps: float = 1e-8,
-    ):
-        options = self._check(mode, factor, patience, threshold, threshold_mode, cooldown,
-                              min_lr, eps)  # fmt: skip
-        self.__dict__.update(zip(self._options, options))
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
-        self.lr = float(optimizer.lr) if hasattr(optimizer, "lr") else 0.0
-        super().__init__(optimizer)
-
-    @staticmethod
-    def _check(mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps):
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        return (
-            mode,
-            check_number("factor", factor, low=0.0, high=1.0, high_open=True),
-            check_count("patience", patience, 0),
-            check_number("threshold", threshold, low=0.0),
-            threshold_mode,
-            check_count("cooldown", cooldown, 0),
-            check_number("min_lr", min_lr, low=0.0),
-            check_number("eps", eps, low=0.0),
-        )
-
-    def lr_at(self, t: int) -> float:
-        return self.lr  # state, not a formula of t
-
-    def get_last_lr(self) -> float:
-        return self.lr
-
-    def step(self, metrics=None) -> float:
-        """Count one epoch with this value of the metric; returns the lr now in effect."""
-        if metrics is None:
-            raise TypeError(
-                "ReduceLROnPlateau.step takes the metric it watches: sched.step(val_loss), once "
-                "per epoch (with Trainer.fit, step it in on_epoch_end, e.g. "
-                "on_epoch_end=lambda record: sched.step(record['val_loss']))"
-            )
-        current = _metric(metrics)
-        self._check_in_charge()
-        self.last_epoch += 1
-        if self._is_better(current):
-            self.best, self.num_bad_epochs = current, 0
-        else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0  # bad epochs in cooldown are not counted
-        if self.num_bad_epochs > self.patience:
-            new_lr = max(self.lr * self.factor, self.min_lr)
-            if self.lr - new_lr > self.eps:
-                self.lr = new_lr
-                self.optimizer.lr = new_lr
-            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        return self.lr
-
-    def _is_better(self, current: float) -> bool:
-        relative = self.threshold_mode == "rel"
-        if self.mode == "min":
-            return current < (
-                self.best * (1 - self.threshold) if relative else self.best - self.threshold
-            )
-        return current > (
-            self.best * (1 + self.threshold) if relative else self.best + self.threshold
-        )
-
-    def state_dict(self) -> dict:
-        """The base state, plus "progress": the best metric, the counters and the lr (nested,
-        so that nobody mistakes them for settings: they are where the run has got to)."""
-        state = super().state_dict()
-        state["progress"] = {name: getattr(self, name) for name in self._counters}
-        return state
-
-    def _check_more(self, state: dict) -> dict:
-        progress = state["progress"]
-        if not isinstance(progress, dict):
-            raise TypeError(f"progress must be a dict, got {type(progress).__name__}")
-        check_state_keys("the ReduceLROnPlateau progress", set(self._counters), progress)
-        best = progress["best"]
-        if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
-            raise ValueError(
-                f"best must be a number (or +-inf before the first step), got {best!r}"
-            )
-        return {
-            "best": float(best),
-            "num_bad_epochs": check_count("num_bad_epochs", progress["num_bad_epochs"], 0),
-            "cooldown_counter": check_count("cooldown_counter", progress["cooldown_counter"], 0),
-            "lr": check_number("lr", progress["lr"], low=0.0),
-        }
-
-
-def _metric(value) -> float:
-    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
-        value = value.item()  # a 0-d tensor or array: one read from the device
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"ReduceLROnPlateau.step takes the metric (a number, e.g. the validation loss), "
-            f"got {value!r}"
-        )
-    return float(value)
