@@ -9,7 +9,14 @@ grads[x]                     # array([[2., 4.]], dtype=float32)
 
 __version__ = "0.1.0"
 
-from . import backend, data, nn, optim, random
+from . import (
+    _malloc,  # first: keeps freed memory between steps (see _malloc.py)
+    backend,
+    data,
+    nn,
+    optim,
+    random,
+)
 from .backend import (
     DeviceError,
     get_default_device,
