@@ -37,8 +37,17 @@ from .attention import scaled_dot_product_attention
 from .conv import conv2d
 from .embedding import embedding
 from .linear import linear
-from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .losses import cross_entropy, nll_loss
 from .normalization import batch_norm, layer_norm
+from .pointwise_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+)
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .regularization import accuracy, dropout
 
@@ -54,7 +63,12 @@ __all__ = [
     "cross_entropy",
     "nll_loss",
     "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "kl_div",
     "dropout",
     "pad",
     "accuracy",
