@@ -1,11 +1,17 @@
-"""GPU training step of a 784-256-256-10 MLP at batch 128: minigrad against PyTorch eager.
+"""GPU training step of a 784-256-256-10 MLP: minigrad and PyTorch, eager and as CUDA graphs.
 
-    PYTHONPATH=. python3 benchmarks/bench_train.py [--out results.json] [--batch 128]
+    PYTHONPATH=. python3 benchmarks/bench_train.py [--out results.json] [--batch 128,1024]
 
 One step = forward, cross-entropy, backward, AdamW step (weights with decay, biases without,
-as two optimizers), with the loss kept on the device by the Trainer. Both frameworks start
-from the same weights and see the same batches, which live on the GPU already: the step
-itself is measured, not the data pipeline. CUDA events around runs of back-to-back steps;
+as two optimizers), with a running loss kept on the device. Four contenders in one run:
+
+  minigrad eager   Trainer.train_step: one Python call and one kernel launch per op
+  minigrad graph   the same step captured once with mg.cuda.graph, replayed per batch
+  torch eager      the same model, optimizers and loss in PyTorch (foreach AdamW)
+  torch graph      PyTorch's whole-step capture (torch.cuda.graph, capturable AdamW), replayed
+
+All start from the same weights and see the same batches, which live on the GPU already: the
+step itself is measured, not the data pipeline. CUDA events around runs of back-to-back steps;
 the median per step over many runs after a warm-up. Prints a table and writes JSON.
 """
 
@@ -65,7 +71,39 @@ def minigrad_step(batch: int):
     return step
 
 
-def torch_step(batch: int, weights):
+def minigrad_graph_step(batch: int):
+    """The same step as minigrad_step, captured once into a CUDA graph and replayed."""
+    import minigrad.cuda
+
+    mg.manual_seed(0)
+    model = mlp().to("gpu")
+    named = list(model.named_parameters())
+    opt_w = optim.AdamW([p for n, p in named if n.endswith("weight")], lr=1e-3, weight_decay=1e-2)
+    opt_b = optim.AdamW([p for n, p in named if n.endswith("bias")], lr=1e-3, weight_decay=0.0)
+    xs, ys = make_batches(batch)
+    batches = [(mg.tensor(x, device="gpu"), mg.tensor(y, device="gpu")) for x, y in zip(xs, ys)]
+    running = mg.zeros((), dtype=np.float64, device="gpu").data
+
+    def train_step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        grads = loss.backward()
+        opt_w.step(grads)
+        opt_b.step(grads)
+        running[...] += loss.data * batch  # the running loss, kept on the device
+        return loss
+
+    graphed = minigrad.cuda.graph(train_step, *batches[0])
+    state = {"i": 1}
+
+    def step():
+        x, y = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        graphed(x, y)
+
+    return step
+
+
+def torch_step(batch: int, weights, graphed: bool = False):
     try:
         import torch
     except ImportError:
@@ -86,11 +124,14 @@ def torch_step(batch: int, weights):
         {"params": [p for n, p in named if n.endswith("weight")], "weight_decay": 1e-2},
         {"params": [p for n, p in named if n.endswith("bias")], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(groups, lr=1e-3)  # PyTorch's default (foreach on CUDA)
+    # PyTorch's default (foreach on CUDA); capturable keeps its step count on the device.
+    opt = torch.optim.AdamW(groups, lr=1e-3, capturable=graphed)
     xs, ys = make_batches(batch)
     batches = [(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()) for x, y in zip(xs, ys)]
     running = torch.zeros((), device="cuda")
     state = {"i": 0}
+    if graphed:
+        return _torch_graph(torch, model, opt, batches, batch)
 
     def step():
         nonlocal running
@@ -105,39 +146,92 @@ def torch_step(batch: int, weights):
     return step
 
 
+def _torch_graph(torch, model, opt, batches, batch):
+    """PyTorch's recipe for capturing a whole training step (torch.cuda.graph docs)."""
+    static_x, static_y = (t.clone() for t in batches[0])
+    running = torch.zeros((), device="cuda")
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(static_x), static_y)
+        loss.backward()
+        opt.step()
+        running.add_(loss.detach() * batch)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):  # warm-up on a side stream, as the docs do
+            train_step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        train_step()
+    state = {"i": 0}
+
+    def step():
+        x, y = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+
+    return step
+
+
+def measure(batch: int, runs: int, steps_per_run: int) -> dict:
+    """Seconds per step of each contender at this batch size (None: not available)."""
+    mg.manual_seed(0)
+    weights = [p.numpy() for p in mlp().parameters()]
+    builders = {
+        "minigrad eager": lambda: minigrad_step(batch),
+        "minigrad graph": lambda: minigrad_graph_step(batch),
+        "torch eager": lambda: torch_step(batch, weights),
+        "torch graph": lambda: torch_step(batch, weights, graphed=True),
+    }
+    contenders = {}
+    for name, build in builders.items():
+        try:
+            contenders[name] = build()
+        except Exception as error:  # report and measure the others
+            print(f"{name}: could not be built: {type(error).__name__}: {error}")
+            contenders[name] = None
+    available = {k: v for k, v in contenders.items() if v is not None}
+    measured = time_interleaved(available, steps_per_run, runs, warmup=10)
+    return {name: measured.get(name) for name in contenders}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/bench_train.json")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", default="128,1024", help="batch sizes, comma-separated")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if not mg.gpu_available():
         print("bench_train needs a CUDA GPU with CuPy; nothing to measure here.")
         return
     runs, steps_per_run = (5, 5) if args.quick else (30, 20)
-    mg.manual_seed(0)
-    weights = [p.numpy() for p in mlp().parameters()]
-    contenders = {"minigrad": minigrad_step(args.batch), "torch": torch_step(args.batch, weights)}
-    measured = time_interleaved(
-        {k: v for k, v in contenders.items() if v is not None}, steps_per_run, runs, warmup=10
-    )
-    ours, theirs = measured["minigrad"], measured.get("torch")
+    sizes = [int(b) for b in args.batch.split(",")]
+    results = {batch: measure(batch, runs, steps_per_run) for batch in sizes}
 
     device = mg.backend.cupy_module().cuda.runtime.getDeviceProperties(0)["name"].decode()
-    print(f"\nMLP {'-'.join(map(str, SIZES))} training step, batch {args.batch}, on {device}\n")
-    print(f"{'impl':<16}{'time/step':>12}{'minigrad/peer':>16}")
-    print(f"{'minigrad':<16}{ours * 1e6:>10.1f}us")
-    if theirs is None:
-        print(f"{'torch eager':<16}{'not installed':>12}")
-    else:
-        print(f"{'torch eager':<16}{theirs * 1e6:>10.1f}us{ours / theirs:>15.2f}x")
-    print("\n(minigrad/peer < 1 means minigrad is faster)")
+    print(f"\nMLP {'-'.join(map(str, SIZES))} training step (AdamW) on {device}\n")
+    names = list(next(iter(results.values())))
+    print(f"{'batch':<8}" + "".join(f"{n:>16}" for n in names) + f"{'graph/torch graph':>20}")
+    for batch, times in results.items():
+        cells = "".join(
+            f"{t * 1e6:>14.1f}us" if t is not None else f"{'n/a':>16}" for t in times.values()
+        )
+        ours, theirs = times.get("minigrad graph"), times.get("torch graph")
+        ratio = f"{ours / theirs:>19.2f}x" if ours and theirs else f"{'-':>20}"
+        print(f"{batch:<8}{cells}{ratio}")
+    print("\n(graph/torch graph < 1 means minigrad's graphed step is faster)")
     result = dict(
         benchmark="bench_train",
         device=device,
-        batch=args.batch,
         python=platform.python_version(),
-        seconds_per_step={"minigrad": ours, "torch_eager": theirs},
+        seconds_per_step={str(b): t for b, t in results.items()},
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

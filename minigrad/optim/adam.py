@@ -136,6 +136,18 @@ __device__ __forceinline__ void adam_update(
 """
 
 
+# The per-step numbers of the CUDA rule, computed once per step on the device (one thread,
+# in float64, as the NumPy code computes them on the host) from t, lr and the constants:
+# so that a step captured into a CUDA graph sees the next t and the current lr each replay.
+ADAM_SCALARS_CUDA = r"""
+    const double decay = 1.0 - lr * weight_decay;
+    const double one_minus_beta1 = 1.0 - beta1;
+    const double one_minus_beta2 = 1.0 - beta2;
+    const double step_size = lr / (1.0 - pow(beta1, t));
+    const double bc2_sqrt = sqrt(1.0 - pow(beta2, t));
+"""
+
+
 # ---------------------------------------------------------------- the optimizers
 
 
@@ -197,20 +209,10 @@ class Adam(Optimizer):
         name = type(self).__name__.lower()
         return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
 
-    def _kernel_scalars(self, step: int) -> dict[str, float]:
-        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
+    def _kernel_constants(self) -> dict[str, float]:
+        """The kernel's constant hyperparameters; ADAM_SCALARS_CUDA derives the rest."""
         beta1, beta2 = self.betas
-        return {
-            "decay": 1 - self.lr * self.weight_decay,
-            "weight_decay": self.weight_decay,
-            "beta1": beta1,
-            "one_minus_beta1": 1 - beta1,
-            "beta2": beta2,
-            "one_minus_beta2": 1 - beta2,
-            "step_size": self.lr / (1 - beta1**step),
-            "bc2_sqrt": math.sqrt(1 - beta2**step),
-            "eps": self.eps,
-        }
+        return {"weight_decay": self.weight_decay, "beta1": beta1, "beta2": beta2, "eps": self.eps}
 
     def _check_params(self, params: list) -> None:
         for i, p in enumerate(params):
@@ -290,6 +292,8 @@ def _adam_rule(name: str, decoupled: bool, amsgrad: bool, maximize: bool) -> Upd
         inputs=("g",),
         outputs=("p",) + state_names,
         scalars=_ADAM_SCALARS,
+        constants=("weight_decay", "beta1", "beta2", "eps"),
+        prologue=ADAM_SCALARS_CUDA,
         call=(
             "adam_update<T, C>(p, g, exp_avg, exp_avg_sq, "
             + ("&max_exp_avg_sq" if amsgrad else "(T*)0")

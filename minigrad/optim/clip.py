@@ -66,7 +66,7 @@ def clip_grad_norm(
     total = None
     for g in arrays:
         flat = g.reshape(-1)
-        square = xp.dot(flat, flat)
+        square = backend.matmul(flat, flat)  # capturable on the GPU (cupy.dot is not)
         total = square if total is None else total + square
     norm = xp.sqrt(xp.asarray(total))
 

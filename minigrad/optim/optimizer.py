@@ -366,8 +366,9 @@ class Optimizer:
         """The CUDA twin of `_update`, as an UpdateRule (see _kernels.py)."""
         raise NotImplementedError
 
-    def _kernel_scalars(self, step: int) -> dict[str, float]:
-        """The update rule's float arguments for parameters whose step count is `step`."""
+    def _kernel_constants(self) -> dict[str, float]:
+        """The update rule's constant hyperparameters, by name (its prologue derives the
+        per-step numbers from them, t and lr on the device; see _kernels.py)."""
         raise NotImplementedError
 
     def _apply_updates_gpu(self, indices: list[int], grads: list) -> None:
@@ -376,7 +377,9 @@ class Optimizer:
         Parameters are grouped by dtype and step count (the bias corrections depend on it;
         in normal training every parameter has the same count, so there is one group) and
         each group is updated by one fused launch, or one launch per parameter when
-        `self.fused` is False. Hyperparameters are kernel arguments: nothing recompiles.
+        `self.fused` is False. Hyperparameters are kernel arguments: nothing recompiles. The
+        per-step numbers are computed on the device (_kernels.step_scalars), so that a step
+        captured into a CUDA graph takes the next step count and the current lr each replay.
         """
         rule = self._update_rule()
         groups: dict[tuple, list[int]] = {}
@@ -389,7 +392,8 @@ class Optimizer:
             for name in self.state_names:
                 arrays[name] = [self.state[name][i] for i in members]
             arrays["g"] = [grads[k] for k in positions]
-            scalars = self._kernel_scalars(step)
+            constants = self._kernel_constants()
+            scalars = _kernels.step_scalars(rule, constants, step, self.lr, self, members)
             if self.fused:
                 # The parameter and state arrays of `members` stay the same objects until
                 # _layout_version changes, so only the gradients' pointers are looked at.

@@ -101,6 +101,14 @@ __device__ __forceinline__ void sgd_update(
 """
 
 
+# The per-step numbers of the CUDA rule, computed once per step on the device from t, lr and
+# the constants (so that a captured step sees the next t and the current lr each replay).
+SGD_SCALARS_CUDA = r"""
+    const double one_minus_dampening = 1.0 - dampening;
+    const double first_step = t == 1.0 ? 1.0 : 0.0;
+"""
+
+
 # ---------------------------------------------------------------- the optimizer
 
 
@@ -150,14 +158,12 @@ class SGD(Optimizer):
         """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
         return _sgd_rule(self.momentum != 0, self.nesterov, self.maximize)
 
-    def _kernel_scalars(self, step: int) -> dict[str, float]:
-        """The kernel's arguments for parameters at step `step` (1 on their first update)."""
+    def _kernel_constants(self) -> dict[str, float]:
+        """The kernel's constant hyperparameters; SGD_SCALARS_CUDA derives the rest."""
         return {
-            "lr": self.lr,
             "momentum": self.momentum,
-            "one_minus_dampening": 1 - self.dampening,
+            "dampening": self.dampening,
             "weight_decay": self.weight_decay,
-            "first_step": 1.0 if step == 1 else 0.0,
         }
 
     def _hyperparameters(self) -> dict[str, float]:
@@ -206,6 +212,8 @@ def _sgd_rule(use_momentum: bool, nesterov: bool, maximize: bool) -> UpdateRule:
         inputs=("g",),
         outputs=("p",) + (("momentum_buffer",) if use_momentum else ()),
         scalars=("lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"),
+        constants=("momentum", "dampening", "weight_decay"),
+        prologue=SGD_SCALARS_CUDA,
         call=(
             "sgd_update<T, C>(p, g, "
             + ("&momentum_buffer" if use_momentum else "(T*)0")
