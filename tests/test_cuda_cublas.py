@@ -118,12 +118,12 @@ def test_mixed_dtypes_fall_back_to_cupy():
 
 
 def test_tf32_is_off_unless_asked_for():
-    """Exact float32 accumulation: a product whose exact result needs more than TF32's
-    10 mantissa bits comes out right."""
+    """1 + 2**-20 needs 20 mantissa bits: TF32 (10 bits) rounds it to 1, and the sum of 256
+    of them would be exactly 256; float32 arithmetic keeps part of the excess."""
     cupy = mg.backend.cupy_module()
     a = cupy.full((1, 256), 1 + 2**-20, dtype=cupy.float32)
     b = cupy.ones((256, 1), dtype=cupy.float32)
-    assert float(cublas().matmul(a, b)[0, 0]) == np.float32(256 * (1 + 2**-20))
+    assert float(cublas().matmul(a, b)[0, 0]) > 256.0
 
 
 @pytest.mark.parametrize("batched", [False, True])

@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..optim._kernels import unpooled_array
 
 # cuBLAS / CUDA enums (cublas_api.h, library_types.h)
 _OP_N, _OP_T = 0, 1
@@ -135,8 +136,8 @@ class _Handle:
                     "captured, so cuBLAS has no workspace for it yet: run the step once "
                     "eagerly on that stream first (minigrad.cuda.graph does this for you)"
                 )
-            # Raw device memory, outside CuPy's pool: a graph keeps pointing at it.
-            workspace = backend.cupy_module().cuda.memory.alloc(WORKSPACE_BYTES)
+            # Memory of its own, outside CuPy's pools: a graph keeps pointing at it.
+            workspace = unpooled_array((WORKSPACE_BYTES,), np.uint8).data
             self.workspaces[stream.ptr] = workspace
         _check(self.lib.cublasSetStream_v2(self.ptr, stream.ptr), "cublasSetStream")
         # cublasSetStream resets the workspace to cuBLAS's own pool: set ours again.

@@ -86,6 +86,7 @@ class CapturedStep:
                 "graph() needs example inputs shaped like the batches (e.g. the first x, y): "
                 "the graph is recorded for their shapes and dtypes"
             )
+        _check_inputs(example_inputs)
         self.step_fn = step_fn
         self.new_shapes = new_shapes
         self._graphs: dict[tuple, _Graph] = {}
@@ -94,6 +95,7 @@ class CapturedStep:
         self.replays = 0
 
     def __call__(self, *inputs):
+        _check_inputs(inputs)
         signature = _signature(inputs)
         captured = self._graphs.get(signature)
         if captured is None:
@@ -189,17 +191,22 @@ def _undo_host_counts(notes) -> None:
 # ---------------------------------------------------------------- inputs
 
 
+def _check_inputs(inputs) -> None:
+    for x in inputs:
+        data = x.data if isinstance(x, Tensor) else x
+        if not (hasattr(data, "shape") and hasattr(data, "dtype")):
+            raise TypeError(
+                f"graph inputs must be tensors or arrays (the batch), got {type(x).__name__}: "
+                "pass numbers the step needs as constants inside the step function"
+            )
+
+
 def _signature(inputs) -> tuple:
     return tuple((tuple(x.shape), np.dtype(x.dtype).str) for x in inputs)
 
 
 def _as_gpu_tensor(x, copy: bool = False) -> Tensor:
     data = x.data if isinstance(x, Tensor) else x
-    if not hasattr(data, "shape"):
-        raise TypeError(
-            f"graph inputs must be tensors or arrays (the batch), got {type(x).__name__}: "
-            "pass numbers the step needs as constants inside the step function"
-        )
     gpu = backend.to_device(data, backend.GPU)
     if copy and gpu is data:
         gpu = gpu.copy()
@@ -227,6 +234,11 @@ def _copy_into(static, x, stream) -> None:
 # ---------------------------------------------------------------- errors
 
 
+def _in_cupy(filename: str) -> bool:
+    parts = filename.replace("\\", "/").split("/")
+    return filename.endswith(".pyx") or "cupy" in parts or "cupy_backends" in parts
+
+
 def _explain(error: BaseException) -> BaseException:
     """A CaptureError naming the operation and the line, for errors the capture caused."""
     text = f"{type(error).__name__}: {error}"
@@ -238,11 +250,7 @@ def _explain(error: BaseException) -> BaseException:
     )
     if not capture_related:
         return error
-    frames = [
-        f
-        for f in traceback.extract_tb(error.__traceback__)
-        if "/cupy" not in f.filename and "cupy_backends" not in f.filename
-    ]
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not _in_cupy(f.filename)]
     if not frames:
         return CaptureError(f"the step cannot be captured into a CUDA graph: {text}")
     op = frames[-1]

@@ -220,18 +220,64 @@ extern "C" __global__ void minigrad_set_clock(double* clock, const double t, con
 recording: list | None = None
 
 
+def unpooled_array(shape, dtype):
+    """A device array in memory of its own (cudaMalloc), outside every CuPy memory pool.
+
+    For memory written outside a graph and read inside it (a clock, a cuBLAS workspace):
+    memory from a graph's private pool may be a block that the graph itself also uses for a
+    temporary, which would overwrite what was written.
+    """
+    cupy = backend.cupy_module()
+    nbytes = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
+    pointer = cupy.cuda.memory.MemoryPointer(cupy.cuda.memory.Memory(nbytes), 0)
+    return cupy.ndarray(shape, dtype=dtype, memptr=pointer)
+
+
+_side_stream = None
+
+
+def write_now(array, values) -> None:
+    """array[:] = values (float64), finished before returning, even during a capture.
+
+    The copy goes through a stream of its own, which is not being captured (CuPy captures in
+    relaxed mode, where that is allowed), and the host waits for it.
+    """
+    import cupyx
+
+    global _side_stream
+    cupy = backend.cupy_module()
+    if _side_stream is None:
+        _side_stream = cupy.cuda.Stream(non_blocking=True)
+    host = cupyx.empty_pinned(array.shape, dtype=array.dtype)
+    host[...] = values
+    cupy.cuda.runtime.memcpyAsync(
+        array.data.ptr,
+        host.ctypes.data,
+        host.nbytes,
+        cupy.cuda.runtime.memcpyHostToDevice,
+        _side_stream.ptr,
+    )
+    _side_stream.synchronize()
+
+
 class Clock:
     """[t, lr] of one optimizer group on the device, read by its captured steps.
 
-    `t` and `lr` mirror what the device will hold once the queued work is done (None:
-    unknown), so that the host writes the clock only when the values differ.
+    `t` and `lr` mirror what the device will hold once the queued work is done, so that the
+    host writes the clock only when the values differ. A capture sets it to the step count
+    before the captured step and the current lr, at once (so a graph replayed by hand takes
+    the right next step); mg.cuda.graph keeps it in step with every replay.
     """
 
     __slots__ = ("array", "t", "lr")
 
     def __init__(self):
-        self.array = backend.cupy_module().empty(2, dtype=np.float64)
+        self.array = unpooled_array((2,), np.float64)
         self.t = self.lr = None
+
+    def set_now(self, t: float, lr: float) -> None:
+        write_now(self.array, (t, lr))
+        self.t, self.lr = t, lr
 
     def set(self, t: float, lr: float, stream) -> None:
         """Queue [t, lr] into the clock on `stream` (in order with the replays)."""
@@ -272,18 +318,25 @@ def step_scalars(rule: UpdateRule, constants: dict, step: int, lr: float, owner,
     of taking step and lr as arguments.
     """
     cupy = backend.cupy_module()
-    out = cupy.empty(len(rule.scalars), dtype=np.float64)
     stream = cupy.cuda.get_current_stream()
     values = tuple(np.float64(constants[c]) for c in rule.constants)
+    tables = owner._pointer_tables
     if stream.is_capturing():
-        clocks = owner._pointer_tables.clocks
-        clock = clocks.get(members)
+        # Written by the prologue inside the graph before each use: any memory will do.
+        out = cupy.empty(len(rule.scalars), dtype=np.float64)
+        clock = tables.clocks.get(members)
         if clock is None:
-            clock = clocks[members] = Clock()
+            clock = tables.clocks[members] = Clock()
+        clock.set_now(step - 1, lr)
         if recording is not None:
             recording.append(CapturedGroup(owner, members, step, clock))
         args = (clock.array, out, np.float64(0), np.float64(0), np.int32(1)) + values
     else:
+        # One array per group and stream, reused: allocating one per step would shift the
+        # addresses the pool gives the next step's gradients, and with them the table keys.
+        out = tables.scalars.get((members, stream.ptr))
+        if out is None:
+            out = tables.scalars[members, stream.ptr] = cupy.empty(len(rule.scalars), np.float64)
         args = (out, out, np.float64(step), np.float64(lr), np.int32(0)) + values
     prologue_kernel(rule)((1,), (1,), args)
     return out
@@ -333,7 +386,10 @@ class PointerTables:
         self._entries: OrderedDict = OrderedDict()
         self._captured: dict = {}
         self._retiring: list[_Entry] = []
-        self.clocks: dict = {}  # group members -> Clock, for captured steps (see step_scalars)
+        # For step_scalars: group members -> Clock (captured steps); (members, stream) ->
+        # the device array of an eager step's scalars.
+        self.clocks: dict = {}
+        self.scalars: dict = {}
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
     def table_for(self, rows: list[list], layout, inputs: tuple):
@@ -349,7 +405,7 @@ class PointerTables:
         if stream.is_capturing():
             entry = self._captured.get(key)
             if entry is None:
-                entry = self._captured[key] = self._upload(sizes, rows, stream)
+                entry = self._captured[key] = self._upload(sizes, rows, stream, unpooled=True)
             else:
                 self._copy(entry, stream)  # into the graph: the same bytes, written again
             return entry.device, total
@@ -368,11 +424,14 @@ class PointerTables:
                 stream.wait_event(entry.event)  # a device-side wait: the host does not block
         return entry.device, total
 
-    def _upload(self, sizes, rows, stream) -> _Entry:
-        """A new table: pinned host buffer, device array, and the copy between them queued."""
+    def _upload(self, sizes, rows, stream, unpooled: bool = False) -> _Entry:
+        """A new table: pinned host buffer, device array, and the copy between them queued.
+
+        A captured table's device array gets memory of its own (unpooled): it is kept for good
+        and may be shared by the graphs of several captures.
+        """
         import cupyx
 
-        cupy = backend.cupy_module()
         n = len(sizes)
         host = cupyx.empty_pinned(n + 1 + n * len(rows), dtype=np.uint64)
         host[0] = 0
@@ -380,7 +439,10 @@ class PointerTables:
         host[n + 1 :] = [a.data.ptr for row in rows for a in row]
         entry = _Entry()
         entry.host = host
-        entry.device = cupy.empty(host.shape, dtype=np.uint64)
+        if unpooled:
+            entry.device = unpooled_array(host.shape, np.uint64)
+        else:
+            entry.device = backend.cupy_module().empty(host.shape, dtype=np.uint64)
         entry.event = None
         self._copy(entry, stream)
         self.uploads += 1
