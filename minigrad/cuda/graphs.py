@@ -24,10 +24,11 @@ arguments and the recorded memory addresses. So:
   outputs (`loss` above) are the same arrays each call, overwritten by the next replay.
 * Temporaries live in a private memory pool that lives as long as the graph, so no later
   allocation can take an address the graph writes to.
-* Whatever changes between steps must live on the device: each optimizer's step count (its
-  bias corrections are computed on the device from it) and learning rate (a new lr, e.g.
-  from a scheduler, is written to the device before the next replay: nothing is recaptured).
-  The host-side step counts are advanced by each replay as an eager step would.
+* Whatever changes between steps must live on the device. The optimizers' kernels read their
+  per-step numbers (learning rate, bias corrections) from a small device array; before each
+  replay the host computes the next step's numbers exactly as an eager step would and queues
+  them there. So a scheduler's new lr is seen by the next replay, nothing is recaptured, and
+  a replay gives the bits of an eager step. The host-side step counts advance as eagerly.
 * Python runs only during the capture. Anything that needs the host inside the step, such as
   `.item()`, `.numpy()`, `float(t)` or `if loss > 0:`, cannot be replayed: the capture fails
   with a CaptureError naming the operation and the line.
@@ -128,7 +129,8 @@ class CapturedStep:
 
 
 class _Graph:
-    """The graph of one input signature: static inputs, private pool, outputs, clocks."""
+    """The graph of one input signature: static inputs, private pool, outputs, and the
+    optimizer groups it steps."""
 
     def __init__(self, step_fn, inputs):
         cupy = backend.cupy_module()
@@ -154,7 +156,7 @@ class _Graph:
             finally:
                 _kernels.recording = previous
                 _undo_host_counts(notes)  # the capture ran no step: its counts go back
-        self.clocks = notes
+        self.groups = notes
         caller.wait_event(self.stream.record())
 
     def replay(self, inputs) -> None:
@@ -162,11 +164,11 @@ class _Graph:
         stream = cupy.cuda.get_current_stream()
         for static, x in zip(self.static, inputs):
             _copy_into(static.data, x, stream)
-        for note in self.clocks:
-            note.before_replay(stream)
+        for group in self.groups:
+            group.before_replay(stream)
         self.graph.launch(stream=stream)
-        for note in self.clocks:
-            note.after_replay()
+        for group in self.groups:
+            group.after_replay()
 
 
 def _capture(stream, step_fn, static):

@@ -16,15 +16,8 @@ two `cupy.ElementwiseKernel`s, built lazily once per dtype and option set, then 
 Why a table of pointers and not one flat buffer? Gradients arrive as separate arrays from
 backward(); copying them into a flat buffer would move 8 more bytes per element every step.
 
-No host round trip, and nothing recompiles when a number changes. The per-step numbers (the
-learning rate, Adam's bias corrections, SGD's first-step flag) are computed on the device by a
-one-thread "prologue" kernel from the step count t, the learning rate and the constant
-hyperparameters (kernel arguments), into a small float64 array that the update kernels read.
-Eagerly, t and lr are arguments of the prologue; in a captured step (a CUDA graph) they are
-read from a device "clock" [t, lr] that the prologue advances, so every replay takes the next
-step with the current learning rate (minigrad/cuda/graphs.py writes a new lr there before a
-replay). One prologue for both, so a replay computes exactly the bits of an eager step. The
-table of pointers lives on the device too. It is rebuilt only
+No host round trip: hyperparameters and bias corrections are kernel *arguments* (so changing
+the learning rate never recompiles), and the table lives on the device. It is rebuilt only
 when the set of pointers changes; CuPy's memory pool hands the same blocks to each step's
 gradients, so in steady state a step is a single kernel launch and nothing else. A new
 table is sent with an asynchronous copy from pinned host memory (no synchronization).
@@ -36,6 +29,13 @@ another stream, and waiting for its event from inside a capture is illegal
 its own upload into the graph (a copy of a few hundred bytes from a pinned buffer that is kept
 for good, since every replay reads it again), and keeps those tables apart from the eager
 ones, whose contents a captured upload never writes until the graph is replayed.
+
+A graph also replays its kernel arguments as recorded, so a captured step cannot take its
+numbers (lr, bias corrections) as arguments: each replay needs those of its own step. Captured
+kernels read them from a small float64 array on the device instead (the same doubles, so the
+same bits), and before each replay minigrad/cuda/graphs.py computes the next step's numbers on
+the host, exactly as an eager step would, and queues them into that array with a one-thread
+kernel. Changing the learning rate (a scheduler) between replays therefore just works.
 """
 
 from __future__ import annotations
@@ -62,15 +62,12 @@ _OPTIONS = ("--fmad=false",)
 class UpdateRule:
     """An update rule as the kernels see it.
 
-    name:      the kernel's name, e.g. "adamw_update_amsgrad" (shows up in profilers)
-    source:    CUDA C: the `__device__` function(s) the call uses
-    inputs:    arrays only read, e.g. ("g",)
-    outputs:   arrays updated in place, e.g. ("p", "m", "v")
-    scalars:   the float64 numbers the call uses, e.g. ("step_size", "eps")
-    call:      one statement using the names above, T (storage type) and C (compute type)
-    constants: float64 hyperparameters passed to the prologue, e.g. ("beta1", "eps")
-    prologue:  CUDA statements defining every scalar that is not a constant as a `double`,
-               from t (the step count, counting this step), lr and the constants
+    name:    the kernel's name, e.g. "adamw_update_amsgrad" (shows up in profilers)
+    source:  CUDA C: the `__device__` function(s) the call uses
+    inputs:  arrays only read, e.g. ("g",)
+    outputs: arrays updated in place, e.g. ("p", "m", "v")
+    scalars: float64 arguments, e.g. ("step_size", "eps")
+    call:    one statement using the names above, T (storage type) and C (compute type)
     """
 
     name: str
@@ -79,8 +76,6 @@ class UpdateRule:
     outputs: tuple[str, ...]
     scalars: tuple[str, ...]
     call: str
-    constants: tuple[str, ...] = ()
-    prologue: str = ""
 
     @property
     def arrays(self) -> tuple[str, ...]:
@@ -99,29 +94,39 @@ def _cached(key, build):
     return kernel
 
 
-def per_parameter_kernel(rule: UpdateRule):
+def _scalar_params(rule: UpdateRule, from_memory: bool) -> tuple[list[str], list[str]]:
+    """(kernel parameters, body lines) that give the call its scalars: float64 arguments, or
+    (in a captured step) doubles read from the device array `scalars` in rule order."""
+    if not from_memory:
+        return [f"float64 {s}" for s in rule.scalars], []
+    # The same address in every thread: one load, served from the cache.
+    reads = [f"const double {s} = scalars[{j}];" for j, s in enumerate(rule.scalars)]
+    return ["raw float64 scalars"], reads
+
+
+def per_parameter_kernel(rule: UpdateRule, from_memory: bool = False):
     """ElementwiseKernel updating one parameter: inputs, scalars -> outputs (in place)."""
 
     def build():
         cupy = backend.cupy_module()
-        in_params = ", ".join([f"T {a}" for a in rule.inputs] + ["raw float64 scalars"])
+        params, reads = _scalar_params(rule, from_memory)
+        in_params = ", ".join([f"T {a}" for a in rule.inputs] + params)
         out_params = ", ".join(f"T {a}" for a in rule.outputs)
-        lines = ["typedef typename minigrad_compute<T>::type C;", *_read_scalars(rule)]
-        body = "\n".join(lines + [f"{rule.call};"])
+        lines = ["typedef typename minigrad_compute<T>::type C;", *reads, f"{rule.call};"]
         return cupy.ElementwiseKernel(
             in_params,
             out_params,
-            body,
+            "\n".join(lines),
             name=f"minigrad_{rule.name}",
             preamble=_COMMON_PREAMBLE + rule.source,
             options=_OPTIONS,
             no_return=True,
         )
 
-    return _cached(("per_parameter", rule), build)
+    return _cached(("per_parameter", rule, from_memory), build)
 
 
-def fused_kernel(rule: UpdateRule):
+def fused_kernel(rule: UpdateRule, from_memory: bool = False):
     """ElementwiseKernel updating every parameter of a group in one launch (see module doc).
 
     `like` is the first parameter, passed only so that CuPy knows the element type T (and
@@ -130,10 +135,11 @@ def fused_kernel(rule: UpdateRule):
 
     def build():
         cupy = backend.cupy_module()
-        in_params = "raw T like, raw uint64 table, int32 n_tensors, raw float64 scalars"
+        params, reads = _scalar_params(rule, from_memory)
+        in_params = ", ".join(["raw T like", "raw uint64 table", "int32 n_tensors"] + params)
         lines = [
             "typedef typename minigrad_compute<T>::type C;",
-            *_read_scalars(rule),
+            *reads,
             "// Which parameter holds element i? Binary search in offsets table[0..n_tensors].",
             "int lo = 0, hi = n_tensors;",
             "while (hi - lo > 1) {",
@@ -159,63 +165,26 @@ def fused_kernel(rule: UpdateRule):
             no_return=True,
         )
 
-    return _cached(("fused", rule), build)
+    return _cached(("fused", rule, from_memory), build)
 
 
-def _read_scalars(rule: UpdateRule) -> list[str]:
-    # The same address in every thread: one load, served from the cache.
-    return [f"const double {name} = scalars[{j}];" for j, name in enumerate(rule.scalars)]
-
-
-def prologue_kernel(rule: UpdateRule):
-    """RawKernel (one thread): the rule's scalars for step t into `out` (see module doc).
-
-    from_clock = 0: t and lr are the arguments t_in and lr_in (an eager step).
-    from_clock = 1: t = clock[0] + 1 is stored back, lr = clock[1] (a captured step).
-    """
+def _set_scalars_kernel(count: int):
+    """RawKernel (one thread): out[0..count) = its `count` double arguments."""
 
     def build():
-        cupy = backend.cupy_module()
-        constants = "".join(f", const double {c}" for c in rule.constants)
-        stores = "\n    ".join(f"out[{j}] = {name};" for j, name in enumerate(rule.scalars))
-        source = f"""
-extern "C" __global__ void minigrad_{rule.name}_scalars(
-    double* clock, double* out, const double t_in, const double lr_in, const int from_clock
-    {constants})
-{{
-    double t = t_in, lr = lr_in;
-    if (from_clock) {{
-        t = clock[0] + 1.0;
-        clock[0] = t;
-        lr = clock[1];
-    }}
-    {rule.prologue}
-    {stores}
-}}
-"""
-        return cupy.RawKernel(source, f"minigrad_{rule.name}_scalars", options=_OPTIONS)
+        params = "".join(f", const double s{j}" for j in range(count))
+        stores = " ".join(f"out[{j}] = s{j};" for j in range(count))
+        name = f"minigrad_set_{count}_scalars"
+        source = f'extern "C" __global__ void {name}(double* out{params}) {{ {stores} }}'
+        return backend.cupy_module().RawKernel(source, name)
 
-    return _cached(("prologue", rule), build)
-
-
-def _set_clock_kernel():
-    def build():
-        source = r"""
-extern "C" __global__ void minigrad_set_clock(double* clock, const double t, const double lr)
-{
-    clock[0] = t;
-    clock[1] = lr;
-}
-"""
-        return backend.cupy_module().RawKernel(source, "minigrad_set_clock")
-
-    return _cached(("set_clock",), build)
+    return _cached(("set_scalars", count), build)
 
 
 # ---------------------------------------------------------------- the per-step scalars
 
 # graphs.py sets this to a list while it captures a step: every captured optimizer group adds
-# a CapturedGroup, so that the graph can keep the host's step counts and the device clocks
+# a CapturedGroup, so that the graph can keep the host's step counts and the scalars
 # in step with its replays.
 recording: list | None = None
 
@@ -223,7 +192,7 @@ recording: list | None = None
 def unpooled_array(shape, dtype):
     """A device array in memory of its own (cudaMalloc), outside every CuPy memory pool.
 
-    For memory written outside a graph and read inside it (a clock, a cuBLAS workspace):
+    For memory written outside a graph and read inside it (captured scalars, a cuBLAS workspace):
     memory from a graph's private pool may be a block that the graph itself also uses for a
     temporary, which would overwrite what was written.
     """
@@ -260,39 +229,43 @@ def write_now(array, values) -> None:
     _side_stream.synchronize()
 
 
-class Clock:
-    """[t, lr] of one optimizer group on the device, read by its captured steps.
+def capturing() -> bool:
+    """Is the current stream being captured into a CUDA graph?"""
+    return backend.cupy_module().cuda.get_current_stream().is_capturing()
 
-    `t` and `lr` mirror what the device will hold once the queued work is done, so that the
-    host writes the clock only when the values differ. A capture sets it to the step count
-    before the captured step and the current lr, at once (so a graph replayed by hand takes
-    the right next step); mg.cuda.graph keeps it in step with every replay.
+
+class ScalarSlot:
+    """The device array a captured group's kernels read their scalars from.
+
+    `values` mirrors what the device will hold once the queued work is done, so that the host
+    writes only numbers that changed.
     """
 
-    __slots__ = ("array", "t", "lr")
+    __slots__ = ("array", "values")
 
-    def __init__(self):
-        self.array = unpooled_array((2,), np.float64)
-        self.t = self.lr = None
+    def __init__(self, count: int):
+        self.array = unpooled_array((count,), np.float64)
+        self.values = None
 
-    def set_now(self, t: float, lr: float) -> None:
-        write_now(self.array, (t, lr))
-        self.t, self.lr = t, lr
+    def write_now(self, values: tuple) -> None:
+        write_now(self.array, values)
+        self.values = values
 
-    def set(self, t: float, lr: float, stream) -> None:
-        """Queue [t, lr] into the clock on `stream` (in order with the replays)."""
+    def write(self, values: tuple, stream) -> None:
+        """Queue the values into the array on `stream` (in order with the replays)."""
+        args = (self.array, *(np.float64(v) for v in values))
         with stream:
-            _set_clock_kernel()((1,), (1,), (self.array, np.float64(t), np.float64(lr)))
-        self.t, self.lr = t, lr
+            _set_scalars_kernel(len(values))((1,), (1,), args)
+        self.values = values
 
 
 class CapturedGroup:
     """One optimizer group stepped inside a captured graph: how a replay advances it."""
 
-    __slots__ = ("owner", "members", "step", "clock")
+    __slots__ = ("owner", "rule", "members", "step", "slot")
 
-    def __init__(self, owner, members: tuple, step: int, clock: Clock):
-        self.owner, self.members, self.step, self.clock = owner, members, step, clock
+    def __init__(self, owner, rule, members: tuple, step: int, slot: ScalarSlot):
+        self.owner, self.rule, self.members, self.step, self.slot = owner, rule, members, step, slot
 
     def undo_capture_count(self) -> None:
         """The capture counted a step that did not run: take it back."""
@@ -300,54 +273,47 @@ class CapturedGroup:
             self.owner.steps[i] = self.step - 1
 
     def before_replay(self, stream) -> None:
-        t, lr = self.owner.steps[self.members[0]], self.owner.lr
-        if t != self.clock.t or lr != self.clock.lr:
-            self.clock.set(t, lr, stream)
+        """Queue the numbers of the step this replay takes: the eager step's, to the bit."""
+        numbers = self.owner._kernel_scalars(self.owner.steps[self.members[0]] + 1)
+        values = tuple(numbers[s] for s in self.rule.scalars)
+        if values != self.slot.values:
+            self.slot.write(values, stream)
 
     def after_replay(self) -> None:
-        self.clock.t += 1
         for i in self.members:
             self.owner.steps[i] += 1
 
 
-def step_scalars(rule: UpdateRule, constants: dict, step: int, lr: float, owner, members):
-    """A device float64 array of the rule's scalars for this step, from the prologue.
+def captured_scalars(rule: UpdateRule, numbers: dict, owner, members: tuple, step: int):
+    """The device array a captured step of group `members` reads its scalars from.
 
-    owner: the optimizer (its PointerTables keep the clocks); members: the group's parameter
-    indices. Under stream capture the prologue reads and advances the group's clock instead
-    of taking step and lr as arguments.
+    Written now with this step's numbers, so that a graph replayed by hand takes this step;
+    mg.cuda.graph rewrites it before every replay (see CapturedGroup).
     """
-    cupy = backend.cupy_module()
-    stream = cupy.cuda.get_current_stream()
-    values = tuple(np.float64(constants[c]) for c in rule.constants)
-    tables = owner._pointer_tables
-    if stream.is_capturing():
-        # Written by the prologue inside the graph before each use: any memory will do.
-        out = cupy.empty(len(rule.scalars), dtype=np.float64)
-        clock = tables.clocks.get(members)
-        if clock is None:
-            clock = tables.clocks[members] = Clock()
-        clock.set_now(step - 1, lr)
-        if recording is not None:
-            recording.append(CapturedGroup(owner, members, step, clock))
-        args = (clock.array, out, np.float64(0), np.float64(0), np.int32(1)) + values
-    else:
-        # One array per group and stream, reused: allocating one per step would shift the
-        # addresses the pool gives the next step's gradients, and with them the table keys.
-        out = tables.scalars.get((members, stream.ptr))
-        if out is None:
-            out = tables.scalars[members, stream.ptr] = cupy.empty(len(rule.scalars), np.float64)
-        args = (out, out, np.float64(step), np.float64(lr), np.int32(0)) + values
-    prologue_kernel(rule)((1,), (1,), args)
-    return out
+    slots = owner._pointer_tables.slots
+    slot = slots.get(members)
+    if slot is None:
+        slot = slots[members] = ScalarSlot(len(rule.scalars))
+    slot.write_now(tuple(numbers[s] for s in rule.scalars))
+    if recording is not None:
+        recording.append(CapturedGroup(owner, rule, members, step, slot))
+    return slot.array
 
 
 # ---------------------------------------------------------------- launching
+def _scalar_args(rule: UpdateRule, scalars) -> tuple[bool, list]:
+    """(from_memory, kernel arguments) for `scalars`: a dict of numbers, or the device array
+    of a captured step (captured_scalars)."""
+    if isinstance(scalars, dict):
+        return False, [float(scalars[s]) for s in rule.scalars]
+    return True, [scalars]
+
+
 def launch_per_parameter(rule: UpdateRule, arrays: dict, scalars) -> None:
-    """One launch for one parameter. `arrays` maps each role to an array; `scalars` is the
-    device array from step_scalars()."""
-    kernel = per_parameter_kernel(rule)
-    kernel(*[arrays[a] for a in rule.inputs], scalars, *[arrays[a] for a in rule.outputs])
+    """One launch for one parameter. `arrays` maps each role to an array, `scalars` each name."""
+    from_memory, args = _scalar_args(rule, scalars)
+    kernel = per_parameter_kernel(rule, from_memory)
+    kernel(*[arrays[a] for a in rule.inputs], *args, *[arrays[a] for a in rule.outputs])
 
 
 def launch_fused(rule: UpdateRule, arrays: dict, scalars, tables: PointerTables, layout) -> None:
@@ -360,7 +326,9 @@ def launch_fused(rule: UpdateRule, arrays: dict, scalars, tables: PointerTables,
     table, total = tables.table_for([arrays[a] for a in rule.arrays], layout, rule.inputs)
     if total == 0:
         return
-    fused_kernel(rule)(params[0], table, np.int32(len(params)), scalars, size=total)
+    from_memory, args = _scalar_args(rule, scalars)
+    kernel = fused_kernel(rule, from_memory)
+    kernel(params[0], table, np.int32(len(params)), *args, size=total)
 
 
 class _Entry:
@@ -386,10 +354,7 @@ class PointerTables:
         self._entries: OrderedDict = OrderedDict()
         self._captured: dict = {}
         self._retiring: list[_Entry] = []
-        # For step_scalars: group members -> Clock (captured steps); (members, stream) ->
-        # the device array of an eager step's scalars.
-        self.clocks: dict = {}
-        self.scalars: dict = {}
+        self.slots: dict = {}  # group members -> ScalarSlot, for captured steps
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
     def table_for(self, rows: list[list], layout, inputs: tuple):

@@ -128,10 +128,20 @@ class Adam(Optimizer):
         name = type(self).__name__.lower()
         return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
 
-    def _kernel_constants(self) -> dict[str, float]:
-        """The kernel's constant hyperparameters; ADAM_SCALARS_CUDA derives the rest."""
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
         beta1, beta2 = self.betas
-        return {"weight_decay": self.weight_decay, "beta1": beta1, "beta2": beta2, "eps": self.eps}
+        return {
+            "decay": 1 - self.lr * self.weight_decay,
+            "weight_decay": self.weight_decay,
+            "beta1": beta1,
+            "one_minus_beta1": 1 - beta1,
+            "beta2": beta2,
+            "one_minus_beta2": 1 - beta2,
+            "step_size": self.lr / (1 - beta1**step),
+            "bc2_sqrt": math.sqrt(1 - beta2**step),
+            "eps": self.eps,
+        }
 
     def __repr__(self) -> str:
         return (
@@ -237,10 +247,9 @@ def adam_update_numpy(
 
 # ---------------------------------------------------------------- its GPU twin, in CUDA C
 # The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
-# Scalars arrive in float64 (decay = 1 - lr * wd, step_size = lr / bc1, bc2_sqrt = sqrt(bc2),
-# one_minus_beta1 = 1 - beta1, ...), computed once per step on the device by
-# ADAM_SCALARS_CUDA as the NumPy code computes them on the host, so that every rounding step
-# is the one the NumPy code above makes. C is the compute type: float for float16 and
+# Scalars arrive precomputed on the host in float64 (decay = 1 - lr * wd, step_size =
+# lr / bc1, bc2_sqrt = sqrt(bc2), one_minus_beta1 = 1 - beta1, ...) so that every rounding
+# step is the one the NumPy code above makes. C is the compute type: float for float16 and
 # float32 parameters, double for float64.
 #
 #   g <- -g                                            (maximize)
@@ -277,18 +286,6 @@ __device__ __forceinline__ void adam_update(
 }
 """
 
-# The per-step numbers, computed by one thread from t (counting this step), lr and the
-# constants, in float64 as on the host: the learning rate and the step count live on the
-# device, so a step captured into a CUDA graph sees the next t and the current lr each replay
-# (see _kernels.py). pow is CUDA's (within 2 ulp in double; Python's is correctly rounded).
-ADAM_SCALARS_CUDA = r"""
-    const double decay = 1.0 - lr * weight_decay;
-    const double one_minus_beta1 = 1.0 - beta1;
-    const double one_minus_beta2 = 1.0 - beta2;
-    const double step_size = lr / (1.0 - pow(beta1, t));
-    const double bc2_sqrt = sqrt(1.0 - pow(beta2, t));
-"""
-
 
 @functools.cache
 def _adam_rule(name: str, decoupled: bool, amsgrad: bool, maximize: bool) -> UpdateRule:
@@ -301,8 +298,6 @@ def _adam_rule(name: str, decoupled: bool, amsgrad: bool, maximize: bool) -> Upd
         inputs=("g",),
         outputs=("p",) + state_names,
         scalars=_ADAM_SCALARS,
-        constants=("weight_decay", "beta1", "beta2", "eps"),
-        prologue=ADAM_SCALARS_CUDA,
         call=(
             "adam_update<T, C>(p, g, exp_avg, exp_avg_sq, "
             + ("&max_exp_avg_sq" if amsgrad else "(T*)0")

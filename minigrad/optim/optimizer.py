@@ -92,7 +92,7 @@ class Optimizer:
     A subclass sets `state_names` and its hyperparameters (plain Python floats) *before*
     calling `super().__init__(params, lr)`, and implements `_update_options(i)` and
     `_update_block(arrays, scratch, options)` (the NumPy rule), `_update_rule()` and
-    `_kernel_constants()` (its CUDA twin), `_hyperparameters()` and
+    `_kernel_scalars(step)` (its CUDA twin), `_hyperparameters()` and
     `_check_hyperparameters(scalars)` (saving and loading).
 
     Attributes:
@@ -328,9 +328,8 @@ class Optimizer:
         """The CUDA twin of `_update`, as an UpdateRule (see _kernels.py)."""
         raise NotImplementedError
 
-    def _kernel_constants(self) -> dict[str, float]:
-        """The update rule's constant hyperparameters, by name (its prologue derives the
-        per-step numbers from them, t and lr on the device; see _kernels.py)."""
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The update rule's float arguments for parameters whose step count is `step`."""
         raise NotImplementedError
 
     def _apply_updates_gpu(self, indices: list[int], grads: list) -> None:
@@ -339,9 +338,7 @@ class Optimizer:
         Parameters are grouped by dtype and step count (the bias corrections depend on it;
         in normal training every parameter has the same count, so there is one group) and
         each group is updated by one fused launch, or one launch per parameter when
-        `self.fused` is False. Hyperparameters are kernel arguments: nothing recompiles. The
-        per-step numbers are computed on the device (_kernels.step_scalars), so that a step
-        captured into a CUDA graph takes the next step count and the current lr each replay.
+        `self.fused` is False. Hyperparameters are kernel arguments: nothing recompiles.
         """
         rule = self._update_rule()
         groups: dict[tuple, list[int]] = {}
@@ -354,8 +351,11 @@ class Optimizer:
             for name in self.state_names:
                 arrays[name] = [self.state[name][i] for i in members]
             arrays["g"] = [grads[k] for k in positions]
-            constants = self._kernel_constants()
-            scalars = _kernels.step_scalars(rule, constants, step, self.lr, self, members)
+            scalars = self._kernel_scalars(step)
+            if _kernels.capturing():
+                # Recorded into a CUDA graph: the kernels read these numbers from the device,
+                # where each replay finds those of its own step (see _kernels.py).
+                scalars = _kernels.captured_scalars(rule, scalars, self, members, step)
             if self.fused:
                 # The parameter and state arrays of `members` stay the same objects until
                 # _layout_version changes, so only the gradients' pointers are looked at.

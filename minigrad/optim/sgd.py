@@ -98,12 +98,14 @@ class SGD(Optimizer):
         """SGD_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
         return _sgd_rule(self.momentum != 0, self.nesterov, self.maximize)
 
-    def _kernel_constants(self) -> dict[str, float]:
-        """The kernel's constant hyperparameters; SGD_SCALARS_CUDA derives the rest."""
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step `step` (1 on their first update)."""
         return {
+            "lr": self.lr,
             "momentum": self.momentum,
-            "dampening": self.dampening,
+            "one_minus_dampening": 1 - self.dampening,
             "weight_decay": self.weight_decay,
+            "first_step": 1.0 if step == 1 else 0.0,
         }
 
     def __repr__(self) -> str:
@@ -170,9 +172,8 @@ def sgd_update_numpy(
 
 # ---------------------------------------------------------------- its GPU twin, in CUDA C
 # The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
-# Scalars arrive in float64 (one_minus_dampening = 1 - dampening), computed once per step on
-# the device by SGD_SCALARS_CUDA, so each rounding step is the one the NumPy code above makes;
-# C is the compute type (float or double).
+# Scalars are host floats in float64 (one_minus_dampening = 1 - dampening), so each rounding
+# step is the one the NumPy code above makes; C is the compute type (float or double).
 #
 #   g <- -g                                       (maximize)
 #   g <- g + weight_decay * p
@@ -198,13 +199,6 @@ __device__ __forceinline__ void sgd_update(
 }
 """
 
-# The per-step numbers, computed by one thread from t (counting this step), lr and the
-# constants: lr and t live on the device, so a captured step sees them change (_kernels.py).
-SGD_SCALARS_CUDA = r"""
-    const double one_minus_dampening = 1.0 - dampening;
-    const double first_step = t == 1.0 ? 1.0 : 0.0;
-"""
-
 
 @functools.cache
 def _sgd_rule(use_momentum: bool, nesterov: bool, maximize: bool) -> UpdateRule:
@@ -218,8 +212,6 @@ def _sgd_rule(use_momentum: bool, nesterov: bool, maximize: bool) -> UpdateRule:
         inputs=("g",),
         outputs=("p",) + (("momentum_buffer",) if use_momentum else ()),
         scalars=("lr", "momentum", "one_minus_dampening", "weight_decay", "first_step"),
-        constants=("momentum", "dampening", "weight_decay"),
-        prologue=SGD_SCALARS_CUDA,
         call=(
             "sgd_update<T, C>(p, g, "
             + ("&momentum_buffer" if use_momentum else "(T*)0")
