@@ -86,7 +86,9 @@ def minigrad_graph_step(shapes):
         finally:
             graph = stream.end_capture()
     stream.synchronize()
-    return graph.launch
+    # The graph reads and writes these arrays by address: they must outlive it.
+    keep = (graph, opt, params, grads, stream)
+    return lambda: keep[0].launch()
 
 
 def torch_step(shapes, mode: str):

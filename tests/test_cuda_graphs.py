@@ -48,7 +48,9 @@ class Setup:
 
     def __init__(self, cls, kwargs, clip=True):
         mg.manual_seed(0)
-        self.model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5)).to("gpu")
+        self.model = nn.Sequential(
+            nn.Linear(20, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 5)
+        ).to("gpu")
         self.opt = cls(self.model.parameters(), **kwargs)
         self.sched = optim.CosineAnnealingLR(self.opt, T_max=STEPS)
         self.clip = clip
@@ -89,8 +91,9 @@ def eager_run(cls, kwargs, data):
 @pytest.mark.gpu
 @pytest.mark.parametrize("cls,kwargs", OPTIMIZERS, ids=IDS)
 def test_replays_equal_eager_steps_bit_for_bit(cls, kwargs):
-    """100 steps with a cosine schedule (a new lr every step, seen by the next replay) and
-    gradient clipping: the same parameters, optimizer state and losses as eager steps."""
+    """100 steps with a cosine schedule (a new lr every step, seen by the next replay),
+    gradient clipping and dropout (a new mask every replay, the one the eager step draws):
+    the same parameters, optimizer state and losses as eager steps."""
     import minigrad.cuda
 
     data = batches(STEPS)
@@ -208,3 +211,58 @@ def test_inputs_must_be_arrays():
 
     with pytest.raises(TypeError, match="tensors or arrays"):
         minigrad.cuda.graph(lambda n: n, 3)
+
+
+def loader(sizes=(16, 16, 16, 16, 9), seed=5):
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            mg.tensor(rng.standard_normal((n, 20)), device="gpu"),
+            mg.tensor(rng.integers(0, 5, n), device="gpu"),
+        )
+        for n in sizes
+    ]
+
+
+def fit_run(cuda_graph, data, epochs=4):
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 5))
+    model = model.to("gpu")
+    named = list(model.named_parameters())
+    opt_w = optim.AdamW([p for n, p in named if n.endswith("weight")], lr=1e-2)
+    opt_b = optim.SGD([p for n, p in named if n.endswith("bias")], lr=0.1, momentum=0.9)
+    sched = optim.StepLR(opt_w, step_size=3, gamma=0.5)
+    trainer = optim.Trainer(opt_w, opt_b, grad_clip=0.5, cuda_graph=cuda_graph)
+    history = trainer.fit(
+        model,
+        data,
+        epochs=epochs,
+        loss_fn=F.cross_entropy,
+        schedulers=[sched],
+        scheduler_interval="step",
+    )
+    values = [p.numpy() for p in model.parameters()]
+    states = [opt.state_dict() for opt in (opt_w, opt_b)]
+    return history, values, states, trainer
+
+
+@pytest.mark.gpu
+def test_fit_with_cuda_graph_equals_eager_fit():
+    """Two optimizers, clipping, dropout, a per-step scheduler and a short last batch (its
+    own graph): the same history, parameters and optimizer states, bit for bit."""
+    data = loader()
+    eager = fit_run(False, data)
+    graphed = fit_run(True, data)
+    assert graphed[0] == eager[0]
+    for a, b in zip(graphed[1], eager[1]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(graphed[2], eager[2]):
+        assert_same_training(([], a), ([], b))
+    assert graphed[3].optimizer_steps == eager[3].optimizer_steps == 4 * len(data)
+    assert sorted(graphed[3]._graph.shapes) == [((9, 20), (9,)), ((16, 20), (16,))]
+
+
+def test_cuda_graph_refuses_gradient_accumulation():
+    opt = optim.SGD([mg.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="accumulate=1"):
+        optim.Trainer(opt, accumulate=2, cuda_graph=True)

@@ -46,7 +46,7 @@ import traceback
 
 import numpy as np
 
-from .. import backend
+from .. import backend, random
 from ..optim import _kernels
 from ..tensor import Tensor
 
@@ -150,11 +150,13 @@ class _Graph:
             self.stream.synchronize()
             notes: list = []
             previous, _kernels.recording = _kernels.recording, notes
+            random_state = random.get_state()  # what the capture draws (dropout seeds) ...
             try:
                 with cupy.cuda.using_allocator(self.pool.malloc):
                     self.graph, self.outputs = _capture(self.stream, step_fn, self.static)
             finally:
                 _kernels.recording = previous
+                random.set_state(random_state)  # ... each replay draws again, as eagerly
                 _undo_host_counts(notes)  # the capture ran no step: its counts go back
         self.groups = notes
         caller.wait_event(self.stream.record())

@@ -284,6 +284,34 @@ class CapturedGroup:
             self.owner.steps[i] += 1
 
 
+class CapturedHostValues:
+    """Numbers the host draws anew for each replay (a dropout call's seed, say)."""
+
+    __slots__ = ("slot", "produce")
+
+    def __init__(self, slot: ScalarSlot, produce):
+        self.slot, self.produce = slot, produce
+
+    def undo_capture_count(self) -> None:
+        pass  # graphs.py restores the random generator that produced the captured values
+
+    def before_replay(self, stream) -> None:
+        self.slot.write(self.produce(), stream)
+
+    def after_replay(self) -> None:
+        pass
+
+
+def captured_host_values(values: tuple, produce):
+    """A device float64 array holding `values` now, that a captured kernel reads; before each
+    replay of a graph made by mg.cuda.graph, `produce()` gives the values to write there."""
+    slot = ScalarSlot(len(values))
+    slot.write_now(values)
+    if recording is not None:
+        recording.append(CapturedHostValues(slot, produce))
+    return slot.array
+
+
 def captured_scalars(rule: UpdateRule, numbers: dict, owner, members: tuple, step: int):
     """The device array a captured step of group `members` reads its scalars from.
 

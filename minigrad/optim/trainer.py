@@ -185,7 +185,8 @@ class Trainer:
         each shape runs eagerly and is recorded; see minigrad/cuda/graphs.py)."""
         inputs = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
         steps = self.optimizer_steps
-        if self._graph is None or self._graph.step_fn.key != (model_or_step, loss_fn):
+        key = self._graph.step_fn.key if self._graph is not None else (None, None)
+        if key[0] is not model_or_step or key[1] is not loss_fn:
             from .. import cuda  # floor 7, needs CuPy: imported on use
 
             if self._graph_loss_sum is None:
