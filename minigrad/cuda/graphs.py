@@ -115,6 +115,12 @@ class CapturedStep:
         self._graphs[signature] = captured
         return captured
 
+    def node_counts(self) -> dict[str, int]:
+        """What the graph of the example inputs' shape holds: {"kernel": 41, "memset": 3, ...}.
+
+        Each node is one launch (or copy, or memset) that an eager step sends from Python."""
+        return _node_counts(next(iter(self._graphs.values())).graph.graph)
+
     @property
     def shapes(self) -> list[tuple]:
         """The input shapes a graph was captured for."""
@@ -233,6 +239,39 @@ def _copy_into(static, x, stream) -> None:
             static[...] = data
     else:
         static.set(np.ascontiguousarray(data), stream=stream)
+
+
+# ---------------------------------------------------------------- counting nodes
+
+_NODE_TYPES = {0: "kernel", 1: "memcpy", 2: "memset", 3: "host", 4: "graph", 5: "empty"}
+
+
+def _node_counts(graph_handle: int) -> dict[str, int]:
+    """Nodes of a cudaGraph_t by type, through the CUDA runtime CuPy loaded (ctypes)."""
+    import ctypes
+
+    backend.cupy_module()
+    path = None
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            name = line.rsplit(None, 1)[-1]
+            if "/libcudart.so" in name:
+                path = name
+                break
+    cudart = ctypes.CDLL(path or "libcudart.so")
+    count = ctypes.c_size_t(0)
+    handle = ctypes.c_void_p(graph_handle)
+    if cudart.cudaGraphGetNodes(handle, None, ctypes.byref(count)) != 0:
+        raise RuntimeError("cudaGraphGetNodes failed")
+    nodes = (ctypes.c_void_p * count.value)()
+    cudart.cudaGraphGetNodes(handle, nodes, ctypes.byref(count))
+    counts: dict[str, int] = {}
+    for node in nodes:
+        kind = ctypes.c_int(-1)
+        cudart.cudaGraphNodeGetType(ctypes.c_void_p(node), ctypes.byref(kind))
+        name = _NODE_TYPES.get(kind.value, f"type {kind.value}")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 # ---------------------------------------------------------------- errors
