@@ -6,18 +6,21 @@ two `cupy.ElementwiseKernel`s, built lazily once per dtype and option set, then 
 
 * the per-parameter kernel: one launch per parameter, its arrays passed as kernel arguments.
   The clearest way to see what runs on the GPU.
-* the fused kernel: ONE launch for all parameters of an optimizer. Thread i updates element
-  i of the concatenation of every parameter. It finds which parameter that is with a binary
-  search in a table of offsets, then reads and writes through that parameter's base pointers.
+* the fused kernel: ONE launch for all parameters of an optimizer. Thread i updates slot i
+  of the concatenation of every parameter (a slot: 16 bytes of one parameter's elements). It
+  finds which parameter that is in a table of offsets, then reads and writes through that
+  parameter's base pointers.
 
-    table = [offset_0=0, offset_1, ..., offset_n=total,       (n + 1 element offsets)
+    table = [first_0=0, first_1, ..., first_n=slots,          (each parameter's first slot)
+             size_0, ..., size_{n-1},                         (its number of elements)
              p_ptr_0 .. p_ptr_{n-1}, g_ptr_0 .., m_ptr_0 ..,  (a row of pointers per role)
-             hint_0, hint_1, ...]                           (per chunk of 4096 elements:
+             hint_0, hint_1, ...]                           (per chunk of 4096 slots:
                                                               the parameter holding its first)
 
-The hints make "which parameter holds element i" a lookup and a step or two, instead of a
-binary search of log2(n) dependent loads per thread (which left a 200-tensor update at 63% of
-the copy bandwidth on an H200).
+A slot is 16 bytes of consecutive elements of one parameter (4 floats), moved with one
+16-byte load or store per array; the hints make "which parameter holds slot i" a lookup and
+a step or two. (One element per thread and a binary search of log2(n) dependent loads left a
+200-tensor AdamW step, captured, at 63% of the copy bandwidth on an H200.)
 
 Why a table of pointers and not one flat buffer? Gradients arrive as separate arrays from
 backward(); copying them into a flat buffer would move 8 more bytes per element every step.
@@ -136,6 +139,12 @@ def per_parameter_kernel(rule: UpdateRule, from_memory: bool = False):
 def fused_kernel(rule: UpdateRule, from_memory: bool = False):
     """ElementwiseKernel updating every parameter of a group in one launch (see module doc).
 
+    Thread i updates the i-th *slot* of `vec` consecutive elements (vec = 16 bytes' worth,
+    4 floats, when every array is 16-byte aligned; else 1), with one 16-byte load or store per
+    array, and the update rule once per element: the same arithmetic, element by element, as
+    the per-parameter kernel. Each parameter starts a new slot, so a slot never spans two
+    parameters; a parameter's last slot may be short, and is done element by element.
+
     `like` is the first parameter, passed only so that CuPy knows the element type T (and
     defines float16 for it); every array is reached through the table.
     """
@@ -143,24 +152,50 @@ def fused_kernel(rule: UpdateRule, from_memory: bool = False):
     def build():
         cupy = backend.cupy_module()
         params, reads = _scalar_params(rule, from_memory)
-        in_params = ", ".join(["raw T like", "raw uint64 table", "int32 n_tensors"] + params)
+        in_params = ", ".join(
+            ["raw T like", "raw uint64 table", "int32 n_tensors", "int32 vec"] + params
+        )
+        rows = len(rule.arrays)
         lines = [
             "typedef typename minigrad_compute<T>::type C;",
+            "struct __align__(16) Vec { T v[16 / sizeof(T)]; };  // 16 bytes of T",
+            "const int full = 16 / sizeof(T);",
             *reads,
-            "// Which parameter holds element i? The last one whose offset is <= i. The hint",
-            "// of i's chunk names the parameter holding the chunk's first element; step on",
-            "// from there (no steps when parameters are longer than a chunk).",
-            f"int lo = (int)table[{len(rule.arrays) + 1} * n_tensors + 1 + (i >> {CHUNK_BITS})];",
+            "// Which parameter holds slot i? The last one whose first slot is <= i. The hint",
+            "// of i's chunk names the parameter holding the chunk's first slot; step on from",
+            "// there (no steps when parameters are longer than a chunk).",
+            f"int lo = (int)table[{rows + 2} * n_tensors + 1 + (i >> {CHUNK_BITS})];",
             "while ((long long)table[lo + 1] <= (long long)i) lo++;",
-            "const long long k = (long long)i - (long long)table[lo];  // index inside it",
-            "const unsigned long long* ptrs = &table[n_tensors + 1];",
+            "const long long length = (long long)table[n_tensors + 1 + lo];  // its elements",
+            "const long long k = ((long long)i - (long long)table[lo]) * vec;  // first one here",
+            "const unsigned long long* ptrs = &table[2 * n_tensors + 1];",
         ]
         for row, name in enumerate(rule.arrays):
             const = "const " if name in rule.inputs else ""
-            ref = "" if name in rule.inputs else "&"
-            pointer = f"reinterpret_cast<{const}T*>(ptrs[{row} * n_tensors + lo])"
-            lines.append(f"{const}T{ref} {name} = {pointer}[k];")
-        lines.append(f"{rule.call};")
+            pointer = f"reinterpret_cast<{const}T*>(ptrs[{row} * n_tensors + lo]) + k"
+            lines.append(f"{const}T* {name}_at = {pointer};")
+        # The whole slot: one 16-byte load per array, the rule per element, one store each.
+        lines.append("if (vec == full && k + full <= length) {")
+        for name in rule.arrays:
+            lines.append(f"    Vec {name}_vec = *reinterpret_cast<const Vec*>({name}_at);")
+        lines.append("    for (int e = 0; e < full; e++) {")
+        for name in rule.arrays:
+            const, ref = ("const ", "") if name in rule.inputs else ("", "&")
+            lines.append(f"        {const}T{ref} {name} = {name}_vec.v[e];")
+        lines.append(f"        {rule.call};")
+        lines.append("    }")
+        for name in rule.outputs:
+            lines.append(f"    *reinterpret_cast<Vec*>({name}_at) = {name}_vec;")
+        # A short last slot (or vec == 1): element by element, in place.
+        lines.append("} else {")
+        lines.append("    const long long here = length - k < vec ? length - k : vec;")
+        lines.append("    for (int e = 0; e < here; e++) {")
+        for name in rule.arrays:
+            const, ref = ("const ", "") if name in rule.inputs else ("", "&")
+            lines.append(f"        {const}T{ref} {name} = {name}_at[e];")
+        lines.append(f"        {rule.call};")
+        lines.append("    }")
+        lines.append("}")
         return cupy.ElementwiseKernel(
             in_params,
             "",
@@ -357,16 +392,17 @@ def launch_fused(rule: UpdateRule, arrays: dict, scalars, tables: PointerTables,
     caller promises those arrays are the same objects whenever it passes the same layout.
     """
     params = arrays[rule.arrays[0]]
-    table, total = tables.table_for([arrays[a] for a in rule.arrays], layout, rule.inputs)
-    if total == 0:
+    entry = tables.table_for([arrays[a] for a in rule.arrays], layout, rule.inputs)
+    if entry.slots == 0:
         return
     from_memory, args = _scalar_args(rule, scalars)
     kernel = fused_kernel(rule, from_memory)
-    kernel(params[0], table, np.int32(len(params)), *args, size=total)
+    n, vec = np.int32(len(params)), np.int32(entry.vec)
+    kernel(params[0], entry.device, n, vec, *args, size=entry.slots)
 
 
 class _Entry:
-    __slots__ = ("device", "host", "event", "stream")
+    __slots__ = ("device", "host", "event", "stream", "slots", "vec")
 
 
 class PointerTables:
@@ -391,22 +427,21 @@ class PointerTables:
         self.slots: dict = {}  # group members -> ScalarSlot, for captured steps
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
-    def table_for(self, rows: list[list], layout, inputs: tuple):
-        """(device table, total element count) for arrays[role][param] laid out as rows.
+    def table_for(self, rows: list[list], layout, inputs: tuple) -> _Entry:
+        """The table (entry.device, entry.slots, entry.vec) of arrays[role][param] as rows.
 
         The key: `layout` (naming the first rows) and the pointers of the last
         len(inputs) rows, the gradients, which are new arrays every step.
         """
         key = (layout,) + tuple(a.data.ptr for row in rows[-len(inputs) :] for a in row)
         sizes = [a.size for a in rows[0]]
-        total = int(sum(sizes))
         stream = backend.cupy_module().cuda.get_current_stream()
         if stream.is_capturing():
             # Written once, now, into memory of its own: a graph reads it on every replay.
             entry = self._captured.get(key)
             if entry is None:
                 entry = self._captured[key] = self._upload(sizes, rows, None)
-            return entry.device, total
+            return entry
         entry = self._entries.get(key)
         if entry is None:
             entry = self._upload(sizes, rows, stream)
@@ -420,7 +455,7 @@ class PointerTables:
             self._entries.move_to_end(key)
             if entry.stream != stream.ptr:
                 stream.wait_event(entry.event)  # a device-side wait: the host does not block
-        return entry.device, total
+        return entry
 
     def _upload(self, sizes, rows, stream) -> _Entry:
         """A new table: pinned host buffer, device array, and the copy between them queued on
@@ -429,17 +464,25 @@ class PointerTables:
         import cupyx
 
         n = len(sizes)
-        offsets = np.zeros(n + 1, dtype=np.uint64)
-        offsets[1:] = np.cumsum(sizes, dtype=np.uint64)
-        chunks = np.arange(0, max(int(offsets[-1]), 1), 2**CHUNK_BITS, dtype=np.uint64)
-        hints = np.searchsorted(offsets, chunks, side="right") - 1  # last offset <= start
-        host = cupyx.empty_pinned(n + 1 + n * len(rows) + len(chunks), dtype=np.uint64)
-        host[: n + 1] = offsets
-        host[n + 1 : n + 1 + n * len(rows)] = [a.data.ptr for row in rows for a in row]
-        host[n + 1 + n * len(rows) :] = np.minimum(hints, n - 1)
+        pointers = [a.data.ptr for row in rows for a in row]
+        # 16-byte slots when every array starts on a 16-byte boundary (pool blocks do).
+        full = max(16 // rows[0][0].itemsize, 1)
+        vec = full if all(ptr % 16 == 0 for ptr in pointers) else 1
+        firsts = np.zeros(n + 1, dtype=np.uint64)  # each parameter's first slot
+        firsts[1:] = np.cumsum([-(-size // vec) for size in sizes], dtype=np.uint64)
+        slots = int(firsts[-1])
+        chunks = np.arange(0, max(slots, 1), 2**CHUNK_BITS, dtype=np.uint64)
+        hints = np.searchsorted(firsts, chunks, side="right") - 1  # the last first <= start
+        #   [firsts (n + 1), sizes (n), pointers (a row of n per role), hints (per chunk)]
+        host = cupyx.empty_pinned(2 * n + 1 + len(pointers) + len(chunks), dtype=np.uint64)
+        host[: n + 1] = firsts
+        host[n + 1 : 2 * n + 1] = sizes
+        host[2 * n + 1 : 2 * n + 1 + len(pointers)] = pointers
+        host[2 * n + 1 + len(pointers) :] = np.minimum(hints, n - 1)
         entry = _Entry()
         entry.host = host
         entry.event = None
+        entry.slots, entry.vec = slots, vec
         if stream is None:
             entry.device = unpooled_array(host.shape, np.uint64)
             write_now(entry.device, host)
