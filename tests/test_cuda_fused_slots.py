@@ -49,3 +49,26 @@ def test_fused_slots_match_the_per_parameter_kernel(cls, kwargs, dtype, misalign
     single = run(cls, kwargs, dtype, misaligned, fused=False)
     for a, b in zip(fused, single):
         np.testing.assert_array_equal(a, b)
+
+
+def test_training_reaches_a_steady_state_with_no_new_tables():
+    """Two optimizers (weights, biases) over an MLP, through the Trainer: after a few steps
+    every gradient comes back at the same address, so no step uploads a new pointer table."""
+    from minigrad import nn
+    from minigrad.nn import functional as F
+
+    mg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).to("gpu")
+    named = list(model.named_parameters())
+    opt_w = optim.AdamW([p for n, p in named if n.endswith("weight")], lr=1e-2)
+    opt_b = optim.AdamW([p for n, p in named if n.endswith("bias")], lr=1e-2)
+    trainer = optim.Trainer(opt_w, opt_b)
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((16, 64)), device="gpu")
+    y = mg.tensor(rng.integers(0, 10, 16), device="gpu")
+    for _ in range(4):
+        trainer.train_step(lambda: F.cross_entropy(model(x), y), batch_size=16)
+    uploads = [opt._pointer_tables.uploads for opt in (opt_w, opt_b)]
+    for _ in range(6):
+        trainer.train_step(lambda: F.cross_entropy(model(x), y), batch_size=16)
+    assert [opt._pointer_tables.uploads for opt in (opt_w, opt_b)] == uploads

@@ -424,6 +424,7 @@ class PointerTables:
         self._entries: OrderedDict = OrderedDict()
         self._captured: dict = {}
         self._retiring: list[_Entry] = []
+        self._pool = None  # the eager tables' own memory pool (see _upload)
         self.slots: dict = {}  # group members -> ScalarSlot, for captured steps
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
@@ -488,7 +489,14 @@ class PointerTables:
             write_now(entry.device, host)
             entry.stream = None
         else:
-            entry.device = backend.cupy_module().empty(host.shape, dtype=np.uint64)
+            # From a pool of the tables' own: taking blocks from the pool that serves the
+            # gradients would move the next step's gradients to other addresses, and so ask
+            # for yet another table (a new one each step, where the pool reuses blocks).
+            cupy = backend.cupy_module()
+            if self._pool is None:
+                self._pool = cupy.cuda.MemoryPool()
+            memory = self._pool.malloc(host.nbytes)
+            entry.device = cupy.ndarray(host.shape, dtype=np.uint64, memptr=memory)
             self._copy(entry, stream)
         self.uploads += 1
         return entry
