@@ -402,29 +402,32 @@ def launch_fused(rule: UpdateRule, arrays: dict, scalars, tables: PointerTables,
 
 
 class _Entry:
-    __slots__ = ("device", "host", "event", "stream", "slots", "vec")
+    __slots__ = ("device", "event", "stream", "slots", "vec")
 
 
 class PointerTables:
     """Device-side tables of offsets and pointers, one per distinct set of arrays.
 
     Eager steps use an LRU cache of `max_entries` tables. A table is uploaded once with an
-    asynchronous host-to-device copy from pinned memory; the pinned buffer must outlive that
-    copy, so an evicted entry's buffer is kept until the copy is known to be done (queried
-    without blocking). A step used on another stream than the upload's waits for it on the
-    device.
+    asynchronous host-to-device copy from one pinned staging buffer, reused once its last copy
+    is known to be done (queried without blocking). The device tables come from a memory pool
+    of their own, reserved at the first upload, so that a new table neither moves the next
+    step's gradients to other addresses nor allocates (cudaMalloc and cudaHostAlloc can make
+    the host wait for the GPU). A step used on another stream than the upload's waits for it
+    on the device.
 
-    Captured steps use their own tables (see the module docstring): uploaded inside the
-    capture, never evicted (a graph that reads them may live on), reused by a later capture of
-    the same arrays.
+    Captured steps use their own tables (see the module docstring): written at capture, never
+    evicted (a graph that reads them may live on), reused by a later capture of the same
+    arrays.
     """
 
     def __init__(self, max_entries: int = 16):
         self.max_entries = max_entries
         self._entries: OrderedDict = OrderedDict()
         self._captured: dict = {}
-        self._retiring: list[_Entry] = []
         self._pool = None  # the eager tables' own memory pool (see _upload)
+        self._staging = None  # pinned host buffer of the eager uploads, and its last copy
+        self._staging_event = None
         self.slots: dict = {}  # group members -> ScalarSlot, for captured steps
         self.uploads = 0  # how many tables were sent: tests check the steady state sends none
 
@@ -446,12 +449,10 @@ class PointerTables:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._upload(sizes, rows, stream)
-            entry.event = stream.record()
+            entry.event = self._staging_event = stream.record()
             self._entries[key] = entry
             if len(self._entries) > self.max_entries:
-                self._retiring.append(self._entries.popitem(last=False)[1])
-            # Keep a retired pinned buffer while its copy may still be pending.
-            self._retiring = [e for e in self._retiring if not e.event.done]
+                self._entries.popitem(last=False)  # its memory goes back to self._pool
         else:
             self._entries.move_to_end(key)
             if entry.stream != stream.ptr:
@@ -462,8 +463,6 @@ class PointerTables:
         """A new table: pinned host buffer, device array, and the copy between them queued on
         `stream`; stream None (a capture): written at once into memory of its own, kept for
         good and possibly shared by the graphs of several captures."""
-        import cupyx
-
         n = len(sizes)
         pointers = [a.data.ptr for row in rows for a in row]
         # 16-byte slots when every array starts on a 16-byte boundary (pool blocks do).
@@ -475,13 +474,16 @@ class PointerTables:
         chunks = np.arange(0, max(slots, 1), 2**CHUNK_BITS, dtype=np.uint64)
         hints = np.searchsorted(firsts, chunks, side="right") - 1  # the last first <= start
         #   [firsts (n + 1), sizes (n), pointers (a row of n per role), hints (per chunk)]
-        host = cupyx.empty_pinned(2 * n + 1 + len(pointers) + len(chunks), dtype=np.uint64)
+        count = 2 * n + 1 + len(pointers) + len(chunks)
+        if stream is None:
+            host = np.empty(count, dtype=np.uint64)  # write_now stages it itself
+        else:
+            host = self._staging_for(count)
         host[: n + 1] = firsts
         host[n + 1 : 2 * n + 1] = sizes
         host[2 * n + 1 : 2 * n + 1 + len(pointers)] = pointers
         host[2 * n + 1 + len(pointers) :] = np.minimum(hints, n - 1)
         entry = _Entry()
-        entry.host = host
         entry.event = None
         entry.slots, entry.vec = slots, vec
         if stream is None:
@@ -495,22 +497,36 @@ class PointerTables:
             cupy = backend.cupy_module()
             if self._pool is None:
                 self._pool = cupy.cuda.MemoryPool()
+                # Room for a full cache (and one more) in one block, freed at once: later
+                # tables are cut from it, with no cudaMalloc.
+                self._pool.malloc((self.max_entries + 2) * max(host.nbytes, 4096))
             memory = self._pool.malloc(host.nbytes)
             entry.device = cupy.ndarray(host.shape, dtype=np.uint64, memptr=memory)
-            self._copy(entry, stream)
+            self._copy(entry, host, stream)
         self.uploads += 1
         return entry
 
+    def _staging_for(self, count: int):
+        """The pinned staging buffer, at least `count` long, once its last copy is done."""
+        import cupyx
+
+        staging, pending = self._staging, self._staging_event
+        if staging is None or staging.size < count or (pending is not None and not pending.done):
+            # A new pinned buffer (cudaHostAlloc may wait for the GPU): the first upload, a
+            # larger table, or two new tables in a row before the first copy ran.
+            self._staging = staging = cupyx.empty_pinned(max(count, 512), dtype=np.uint64)
+            self._staging_event = None
+        return staging[:count]
+
     @staticmethod
-    def _copy(entry: _Entry, stream) -> None:
-        # A raw asynchronous copy: CuPy's ndarray.set() refuses to run under stream capture,
-        # but a pinned-memory copy is legal there and never makes the host wait.
+    def _copy(entry: _Entry, host, stream) -> None:
+        # A raw asynchronous copy from pinned memory: it never makes the host wait.
         cupy = backend.cupy_module()
         entry.stream = stream.ptr
         cupy.cuda.runtime.memcpyAsync(
             entry.device.data.ptr,
-            entry.host.ctypes.data,
-            entry.host.nbytes,
+            host.ctypes.data,
+            host.nbytes,
             cupy.cuda.runtime.memcpyHostToDevice,
             stream.ptr,
         )
