@@ -383,15 +383,9 @@ def test_accuracy(device):
 
 
 def test_against_pytorch_where_installed():
+    # cross_entropy (with and without label smoothing) is checked against PyTorch's numbers on
+    # every machine by tests/test_losses.py (golden losses.npz).
     torch = pytest.importorskip("torch")
-    z = torch.tensor(Z, requires_grad=True)
-    for eps in (0.0, 0.1):
-        ref = torch.nn.functional.cross_entropy(z, torch.tensor(T), label_smoothing=eps)
-        (ref_grad,) = torch.autograd.grad(ref, z)
-        mine = t64(Z, "cpu")
-        loss = F.cross_entropy(mine, T, label_smoothing=eps)
-        assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
-        np.testing.assert_allclose(loss.backward()[mine], ref_grad.numpy(), rtol=1e-10)
     x = torch.tensor(X)
     ref = torch.nn.functional.gelu(x, approximate="tanh").numpy()
     np.testing.assert_allclose(host(F.gelu(t64(X, "cpu"), approximate="tanh")), ref, rtol=1e-12)

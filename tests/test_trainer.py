@@ -432,6 +432,26 @@ def test_fit_steps_the_schedulers_once_per_epoch_by_default():
     assert sched.last_epoch == 3 and seen == [0.4, 0.2, 0.1]
 
 
+def test_fit_steps_a_plateau_scheduler_with_the_epochs_val_loss():
+    """ReduceLROnPlateau watches a metric: fit gives it val_loss when validate reports one.
+    The training loss falls, the (constant) validation loss never improves: the lr drops
+    after every epoch but the first, which shows the val_loss is the one watched."""
+    from minigrad.optim import ReduceLROnPlateau
+
+    model = TinyModel()
+    opt = SGD(model.parameters(), lr=0.1)
+    sched = ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    lrs = []
+    trainer = Trainer(opt)
+    trainer.fit(model, batches(*data(8), [4, 4]), epochs=3, loss_fn=mse, schedulers=sched,
+                validate=lambda: {"val_loss": 1.0},
+                on_epoch_end=lambda record: lrs.append(opt.lr))  # fmt: skip
+    assert lrs == [0.1, 0.05, 0.025]
+    with pytest.raises(ValueError, match="scheduler_interval='epoch'"):
+        trainer.fit(model, batches(*data(8), [4]), epochs=1, loss_fn=mse, schedulers=sched,
+                    scheduler_interval="step")  # fmt: skip
+
+
 @pytest.mark.parametrize("accumulate, expected", [(1, 6), (2, 4)])
 def test_fit_can_step_the_schedulers_after_every_optimizer_step(accumulate, expected):
     """Per step: once per optimizer step, so accumulated micro-batches count once (here 3

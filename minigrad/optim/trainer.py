@@ -44,6 +44,7 @@ from ..gradients import GradientStore
 from ..tensor import Tensor, no_grad
 from .clip import clip_grad_norm
 from .optimizer import Optimizer
+from .plateau import ReduceLROnPlateau
 
 SCHEDULER_INTERVALS = ("epoch", "step")
 
@@ -289,6 +290,8 @@ class Trainer:
         scheduler_interval: "epoch" (default) steps them once at the end of each epoch, as in
             PyTorch's examples (StepLR(step_size=30) means 30 epochs); "step" steps them after
             each optimizer step, for schedules counted in batches (warmup, one-cycle).
+            A ReduceLROnPlateau is stepped per epoch with the epoch's "val_loss" (from
+            validate) when there is one, else with its "train_loss".
         stop_on_nonfinite: stop with a FloatingPointError naming the epoch when its average
             loss is NaN or infinite (checked where the loss is read anyway, once per epoch;
             nothing is saved for that epoch). False trains on.
@@ -364,7 +367,7 @@ class Trainer:
             if validate is not None:
                 record.update(_run_validation(model_or_step, validate))
             if scheduler_interval == "epoch":
-                _step_all(schedulers)
+                _step_all(schedulers, record)
             self.history.append(record)
             if bar is not None:
                 bar.set_postfix({k: v for k, v in record.items() if k != "epoch"})
@@ -531,6 +534,11 @@ def _checked_schedulers(schedulers, interval) -> list:
     for i, sched in enumerate(schedulers):
         if not (hasattr(sched, "step") and hasattr(sched, "state_dict")):
             raise TypeError(f"schedulers[{i}] is a {type(sched).__name__}, not a scheduler")
+        if isinstance(sched, ReduceLROnPlateau) and interval != "epoch":
+            raise ValueError(
+                f"schedulers[{i}] is a ReduceLROnPlateau, which watches a metric measured once "
+                "per epoch: use scheduler_interval='epoch' (or step it yourself in on_epoch_end)"
+            )
     return schedulers
 
 
@@ -543,9 +551,13 @@ def _check_cuda_graph(graphed: bool, accumulate: int) -> bool:
     return graphed
 
 
-def _step_all(schedulers) -> None:
+def _step_all(schedulers, record: dict | None = None) -> None:
+    """Step each scheduler; a ReduceLROnPlateau with the epoch's val_loss (else train_loss)."""
     for sched in schedulers:
-        sched.step()
+        if isinstance(sched, ReduceLROnPlateau):
+            sched.step(record.get("val_loss", record["train_loss"]))
+        else:
+            sched.step()
 
 
 def _hyperparameters(optimizers, schedulers) -> dict:
