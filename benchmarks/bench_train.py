@@ -1,9 +1,11 @@
-"""GPU training step of a 784-256-256-10 MLP: minigrad and PyTorch, eager and as CUDA graphs.
+"""GPU training steps (an MLP, lesson 11's tiny GPT): minigrad and PyTorch, eager and graphed.
 
     PYTHONPATH=. python3 benchmarks/bench_train.py [--out results.json] [--batch 128,1024]
 
-One step = forward, cross-entropy, backward, AdamW step (weights with decay, biases without,
-as two optimizers), with a running loss kept on the device. Four contenders in one run:
+MLP 784-256-256-10 at each batch size: forward, cross-entropy, backward, AdamW step (weights
+with decay, biases without, as two optimizers), with a running loss kept on the device.
+Tiny GPT (lesson 11, benchmarks/model_cases.py's sizes): the same with gradient clipping.
+Four contenders per case in one run:
 
   minigrad eager   Trainer.train_step: one Python call and one kernel launch per op
   minigrad graph   the same step captured once with mg.cuda.graph, replayed per batch
@@ -180,22 +182,116 @@ def _torch_graph(torch, model, opt, batches, batch):
     return step
 
 
-def measure(batch: int, runs: int, steps_per_run: int) -> dict:
-    """Seconds per step of each contender at this batch size (None: not available)."""
+# ---------------------------------------------------------------- the tiny GPT (lesson 11)
+
+
+def gpt_builders() -> dict:
+    """The four contenders for lesson 11's GPT (model_cases.GPT's sizes), AdamW, clipping."""
+    from model_cases import GPT, copy_weights, lesson, rng, torch_gpt
+
+    tokens = rng(6).integers(0, GPT["vocab"], (GPT["batch"], GPT["block"] + 1))
+    x, y = tokens[:, :-1], tokens[:, 1:].reshape(-1)
+    sizes = (GPT["vocab"], GPT["block"], GPT["n_embd"], GPT["n_head"], GPT["n_layer"])
+
+    def model():
+        mg.manual_seed(0)
+        return lesson("11_tiny_gpt.py").GPT(*sizes).to("gpu")
+
+    def minigrad(graphed: bool):
+        net = model()
+        opt = optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01)
+        xb, yb = mg.tensor(x, device="gpu"), mg.tensor(y, device="gpu")
+
+        def train_step(xb, yb):
+            loss = F.cross_entropy(net(xb).reshape(-1, GPT["vocab"]), yb)
+            grads = loss.backward()
+            optim.clip_grad_norm(grads, 1.0, error_if_nonfinite=False)
+            opt.step(grads)
+            return loss
+
+        if graphed:
+            import minigrad.cuda
+
+            step = minigrad.cuda.graph(train_step, xb, yb)
+            return lambda: step(xb, yb)
+        return lambda: train_step(xb, yb)
+
+    def torch_contender(graphed: bool):
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        net = torch_gpt(torch)
+        copy_weights(torch, model(), net)
+        net = net.cuda()
+        # The lesson's PyTorch model asks for positions with a CPU arange; on the GPU take
+        # the first rows of the table instead (the same values and gradient, no copy).
+        net.pos_emb = _FirstRows(torch, net.pos_emb)
+        opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01, capturable=graphed)
+        xb, yb = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
+
+        def train_step():
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(net(xb).reshape(-1, GPT["vocab"]), yb)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+
+        if not graphed:
+            return train_step
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                train_step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            train_step()
+        return graph.replay
+
+    return {
+        "minigrad eager": lambda: minigrad(False),
+        "minigrad graph": lambda: minigrad(True),
+        "torch eager": lambda: torch_contender(False),
+        "torch graph": lambda: torch_contender(True),
+    }
+
+
+def _FirstRows(torch, embedding):
+    """An embedding of positions 0..n-1 as its first n rows (no index tensor to move)."""
+
+    class FirstRows(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = embedding
+
+        def forward(self, positions):
+            return self.embedding.weight[: len(positions)]
+
+    return FirstRows()
+
+
+def mlp_builders(batch: int) -> dict:
     mg.manual_seed(0)
     weights = [p.numpy() for p in mlp().parameters()]
-    builders = {
+    return {
         "minigrad eager": lambda: minigrad_step(batch),
         "minigrad graph": lambda: minigrad_graph_step(batch),
         "torch eager": lambda: torch_step(batch, weights),
         "torch graph": lambda: torch_step(batch, weights, graphed=True),
     }
+
+
+def measure(builders: dict, runs: int, steps_per_run: int) -> dict:
+    """Seconds per step of each contender (None: not available, and why is printed)."""
     contenders = {}
     for name, build in builders.items():
         try:
             contenders[name] = build()
         except Exception as error:  # report and measure the others
-            print(f"{name}: could not be built: {type(error).__name__}: {error}")
+            print(f"{name}: could not be built: {type(error).__name__}: {str(error)[:600]}")
             contenders[name] = None
     available = {k: v for k, v in contenders.items() if v is not None}
     measured = time_interleaved(available, steps_per_run, runs, warmup=10)
@@ -207,25 +303,29 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/bench_train.json")
     parser.add_argument("--batch", default="128,1024", help="batch sizes, comma-separated")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-gpt", action="store_true", help="the MLP cases only")
     args = parser.parse_args()
     if not mg.gpu_available():
         print("bench_train needs a CUDA GPU with CuPy; nothing to measure here.")
         return
     runs, steps_per_run = (5, 5) if args.quick else (30, 20)
     sizes = [int(b) for b in args.batch.split(",")]
-    results = {batch: measure(batch, runs, steps_per_run) for batch in sizes}
+    mlp_name = "MLP " + "-".join(map(str, SIZES))
+    results = {f"{mlp_name} b{b}": measure(mlp_builders(b), runs, steps_per_run) for b in sizes}
+    if not args.no_gpt:
+        results["tiny GPT (lesson 11)"] = measure(gpt_builders(), runs, steps_per_run)
 
     device = mg.backend.cupy_module().cuda.runtime.getDeviceProperties(0)["name"].decode()
-    print(f"\nMLP {'-'.join(map(str, SIZES))} training step (AdamW) on {device}\n")
+    print(f"\nTraining step (AdamW) on {device}\n")
     names = list(next(iter(results.values())))
-    print(f"{'batch':<8}" + "".join(f"{n:>16}" for n in names) + f"{'graph/torch graph':>20}")
+    print(f"{'case':<26}" + "".join(f"{n:>16}" for n in names) + f"{'graph/torch graph':>20}")
     for batch, times in results.items():
         cells = "".join(
             f"{t * 1e6:>14.1f}us" if t is not None else f"{'n/a':>16}" for t in times.values()
         )
         ours, theirs = times.get("minigrad graph"), times.get("torch graph")
         ratio = f"{ours / theirs:>19.2f}x" if ours and theirs else f"{'-':>20}"
-        print(f"{batch:<8}{cells}{ratio}")
+        print(f"{batch:<26}{cells}{ratio}")
     print("\n(graph/torch graph < 1 means minigrad's graphed step is faster)")
     result = dict(
         benchmark="bench_train",
