@@ -1,10 +1,10 @@
 """GPU training steps (an MLP, lesson 11's tiny GPT): minigrad and PyTorch, eager and graphed.
 
-    PYTHONPATH=. python3 benchmarks/bench_train.py [--out results.json] [--batch 128,1024]
+    PYTHONPATH=. python3 benchmarks/bench_train.py [--out results.json] [--batch 128,1024] [--gpt]
 
 MLP 784-256-256-10 at each batch size: forward, cross-entropy, backward, AdamW step (weights
 with decay, biases without, as two optimizers), with a running loss kept on the device.
-Tiny GPT (lesson 11, benchmarks/model_cases.py's sizes): the same with gradient clipping.
+With --gpt, lesson 11's tiny GPT (model_cases.py's sizes) too, with gradient clipping.
 Four contenders per case in one run:
 
   minigrad eager   Trainer.train_step: one Python call and one kernel launch per op
@@ -186,7 +186,14 @@ def _torch_graph(torch, model, opt, batches, batch):
 
 
 def gpt_builders() -> dict:
-    """The four contenders for lesson 11's GPT (model_cases.GPT's sizes), AdamW, clipping."""
+    """The four contenders for lesson 11's GPT (model_cases.GPT's sizes), AdamW, clipping.
+
+    Not yet clean, hence behind --gpt. In its one run on the H200 (2026-11-22) minigrad's
+    graph was refused at capture, as it should be: the lesson's forward makes its positions
+    with mg.arange(n, device=...), which builds them on the host and copies them over (a
+    CaptureError names that line); and a PyTorch contender then hit a device-side "index out
+    of bounds" assert in an embedding gather, which ended the run. Not investigated further.
+    """
     from model_cases import GPT, copy_weights, lesson, rng, torch_gpt
 
     tokens = rng(6).integers(0, GPT["vocab"], (GPT["batch"], GPT["block"] + 1))
@@ -303,7 +310,11 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/bench_train.json")
     parser.add_argument("--batch", default="128,1024", help="batch sizes, comma-separated")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-gpt", action="store_true", help="the MLP cases only")
+    parser.add_argument(
+        "--gpt",
+        action="store_true",
+        help="also lesson 11's tiny GPT (see the note in gpt_builders: not yet clean)",
+    )
     args = parser.parse_args()
     if not mg.gpu_available():
         print("bench_train needs a CUDA GPU with CuPy; nothing to measure here.")
@@ -312,7 +323,7 @@ def main() -> None:
     sizes = [int(b) for b in args.batch.split(",")]
     mlp_name = "MLP " + "-".join(map(str, SIZES))
     results = {f"{mlp_name} b{b}": measure(mlp_builders(b), runs, steps_per_run) for b in sizes}
-    if not args.no_gpt:
+    if args.gpt:
         results["tiny GPT (lesson 11)"] = measure(gpt_builders(), runs, steps_per_run)
 
     device = mg.backend.cupy_module().cuda.runtime.getDeviceProperties(0)["name"].decode()
