@@ -403,52 +403,79 @@ _IDX_TYPES = {
 }
 _IDX_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+_MNIST_MAX_BYTES = 256 << 20
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, max_bytes: int = 1 << 32) -> np.ndarray:
     """Read one IDX file (gzip-compressed or not) into a NumPy array.
 
     The format: 2 zero bytes, a type byte (0x08 = uint8, ...), the number of dimensions n,
     n big-endian int32 sizes, then the values in C order. Raises IDXError naming the file
     and what is wrong with it (bad header, truncated data, broken gzip stream).
+
+    The header says how many bytes follow; no more than that is ever unpacked, and a header
+    that asks for more than `max_bytes` (4 GiB by default) is refused before reading on. So
+    a small gzip "bomb" that unpacks to gigabytes costs nothing, whatever its name.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        file = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"IDX file {path} does not exist") from None
-    if raw[:2] == _GZIP_MAGIC:
+    with file:
+        compressed = file.read(2) == _GZIP_MAGIC  # by content: a name can say anything
+        file.seek(0)
+        stream = gzip.GzipFile(fileobj=file, mode="rb") if compressed else file
         try:
-            raw = gzip.decompress(raw)
+            return _read_idx_stream(path, stream, compressed, max_bytes)
         except (OSError, EOFError, zlib.error) as exc:
+            if not compressed:
+                raise
             raise IDXError(
                 f"{path}: the gzip stream is corrupt or truncated ({exc}); delete the file and "
                 "download it again"
             ) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise IDXError(
-            f"{path}: not an IDX file (it must start with two zero bytes, got {raw[:4]!r})"
-        )
-    type_code, ndim = raw[2], raw[3]
+
+
+def _read_idx_stream(path: Path, stream, compressed: bool, max_bytes: int) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise IDXError(f"{path}: not an IDX file (it must start with two zero bytes, got {head!r})")
+    type_code, ndim = head[2], head[3]
     if type_code not in _IDX_TYPES:
         raise IDXError(f"{path}: unknown IDX data type 0x{type_code:02x}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise IDXError(
-            f"{path}: truncated header ({len(raw)} bytes, {ndim} dimensions need {header})"
+            f"{path}: truncated header ({4 + len(sizes)} bytes, {ndim} dimensions need "
+            f"{4 + 4 * ndim})"
         )
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    shape = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape)) * dtype.itemsize
-    got = len(raw) - header
+    expected = math.prod(shape) * dtype.itemsize  # a Python int: it cannot overflow
+    if expected > max_bytes:
+        raise IDXError(
+            f"{path}: the header says shape {shape} of {dtype.name} = {expected} bytes, more "
+            f"than max_bytes={max_bytes}: corrupt or crafted (pass a larger max_bytes to "
+            "read_idx if the file is really that large)"
+        )
+    raw = stream.read(expected + 1)  # one byte more tells trailing bytes apart
+    got = len(raw)
     if got != expected:
-        why = "truncated" if got < expected else "has trailing bytes"
+        if got < expected:
+            why = "truncated"
+        elif compressed:
+            why = "unpacks to more than its header says (trailing bytes, or a gzip bomb)"
+        else:
+            why = "has trailing bytes"
+        more = "" if got < expected else " or more"
         raise IDXError(
             f"{path}: {why}: the header says shape {shape} of {dtype.name} = {expected} bytes "
-            f"of data, the file has {got}"
+            f"of data, the file has {got}{more}"
         )
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    if not compressed and stream.read(1):
+        raise IDXError(f"{path}: has trailing bytes after the {expected} bytes of data")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
 
@@ -545,20 +572,31 @@ def load_mnist(root="data/mnist", download: bool = True):
     [0, 1], y int64 of shape (N,).
     """
     root = Path(root)
-    parts = {key: read_idx(_mnist_file(key, root, download)) for key in MNIST_FILES}
+    files = {key: _mnist_file(key, root, download) for key in MNIST_FILES}
+    # MNIST's largest file is 47 MB unpacked: a file that says it is far larger is not MNIST.
+    parts = {key: read_idx(path, max_bytes=_MNIST_MAX_BYTES) for key, path in files.items()}
     out = []
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
-        images_file = root / MNIST_FILES[f"{split}_images"][0]
+        images_file, labels_file = files[f"{split}_images"], files[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1:
             raise IDXError(
                 f"{images_file}: expected images (N, rows, cols) and labels (N,), got "
                 f"{images.shape} and {labels.shape}"
             )
+        if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+            raise IDXError(f"{images_file}: holds no images (shape {images.shape})")
         if len(images) != len(labels):
             raise IDXError(
                 f"{images_file}: {len(images)} images but {len(labels)} labels in the "
                 f"{split} labels file"
+            )
+        outside = (labels < 0) | (labels > 9)
+        if outside.any():
+            first = int(np.flatnonzero(outside)[0])
+            raise IDXError(
+                f"{labels_file}: label {int(labels[first])} at index {first} is not a digit "
+                f"0-9 ({int(outside.sum())} such labels): not an MNIST labels file"
             )
         x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
         out.append((x, labels.astype(np.int64)))

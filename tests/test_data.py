@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import shutil
 import sys
+import tracemalloc
 import urllib.error
 
 import numpy as np
@@ -511,3 +512,62 @@ def test_gzip_files_are_detected_by_content_not_name(tmp_path):
     payload = gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2, 4, 5]))
     path = _raw_idx(tmp_path, payload, "no-suffix")
     np.testing.assert_array_equal(read_idx(path), [4, 5])
+
+
+def test_idx_sizes_whose_product_overflows_int64_are_refused(tmp_path):
+    """(2**16,)*4 uint8 is 2**64 bytes: np.prod wraps that around to 0 in int64."""
+    header = bytes([0, 0, 8, 4]) + np.array([2**16] * 4, dtype=">u4").tobytes()
+    path = _raw_idx(tmp_path, header, "huge-idx")
+    with pytest.raises(IDXError, match=r"18446744073709551616 bytes, more than max_bytes"):
+        read_idx(path)
+
+
+def _peak_memory(call):
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_under_a_plain_name_is_refused_without_unpacking_it(tmp_path):
+    """10 images by their header, 64 MB once unpacked, 64 KB on disk, under the name of an
+    unpacked MNIST file: no more than the header's 7840 bytes are ever unpacked."""
+    _tiny_mnist(tmp_path, compress=False)
+    header = bytes([0, 0, 8, 3]) + np.array([10, 28, 28], dtype=">u4").tobytes()
+    bomb = gzip.compress(header + bytes(64 << 20), compresslevel=9)
+    assert len(bomb) < 1 << 20
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(bomb)
+    with pytest.raises(IDXError, match="train-images-idx3-ubyte: unpacks to more than its head"):
+        data.load_mnist(tmp_path, download=False)
+    peak = _peak_memory(
+        lambda: pytest.raises(IDXError, read_idx, tmp_path / "train-images-idx3-ubyte")
+    )
+    assert peak < 4 << 20
+
+
+def test_load_mnist_refuses_a_header_larger_than_mnist(tmp_path):
+    _tiny_mnist(tmp_path, compress=False)
+    header = bytes([0, 0, 8, 3]) + np.array([400_000, 28, 28], dtype=">u4").tobytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(gzip.compress(header))
+    with pytest.raises(IDXError, match="more than max_bytes"):
+        data.load_mnist(tmp_path, download=False)
+
+
+def test_load_mnist_refuses_zero_images(tmp_path):
+    _tiny_mnist(tmp_path, n_train=0, compress=False)  # unpacked: no published digest
+    with pytest.raises(
+        IDXError, match=r"train-images-idx3-ubyte: holds no images \(shape \(0, 28, 28\)\)"
+    ):
+        data.load_mnist(tmp_path, download=False)
+
+
+@pytest.mark.parametrize("label", [10, 255])
+def test_load_mnist_refuses_labels_that_are_not_digits(tmp_path, label):
+    _tiny_mnist(tmp_path, compress=False)
+    labels = np.array([3, 1, 4, 1, label, 9], dtype=np.uint8)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels, compress=False)
+    with pytest.raises(IDXError, match=f"label {label} at index 4 is not a digit 0-9"):
+        data.load_mnist(tmp_path, download=False)
