@@ -23,9 +23,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check minigrad tests examples benchmarks
 	$(PY) -m ruff format --check minigrad tests examples benchmarks
 
-# Results go to build/ (not tracked); `make bench BENCH_OUT=benchmarks/results/bench_cpu.json`
+# Results go to runs/ (ignored by git); `make bench BENCH_OUT=benchmarks/results/bench_cpu.json`
 # records them in the repository.
-BENCH_OUT ?= build/bench_cpu.json
+BENCH_OUT ?= runs/bench_cpu.json
 bench: $(STAMP)
 	mkdir -p $(dir $(BENCH_OUT))
 	$(PY) benchmarks/bench_cpu.py --out $(BENCH_OUT)
