@@ -40,7 +40,6 @@ def train(model, steps: int, lr: float):
         opt.step(loss.backward())
         if step % max(1, steps // 4) == 0:
             print(f"   step {step:4d}  loss {loss.item():.4f}")
-    opt.release()  # hand the parameters back (an optimizer owns its parameters while alive)
     with mg.no_grad():
         return F.sigmoid(model(x)).numpy()[:, 0]
 

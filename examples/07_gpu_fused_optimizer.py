@@ -56,7 +56,6 @@ def time_steps(model, device: str, steps: int) -> tuple[float, list]:
     sync()  # GPU work is asynchronous: wait for it before reading the clock
     seconds = (time.perf_counter() - start) / steps
     final = [p.numpy() for p in params]
-    opt.release()
     return seconds, final
 
 

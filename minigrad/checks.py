@@ -8,6 +8,7 @@ a message that names the value and says what it must be, before anything changes
     steps = check_count("step_size", steps, low=1)       # an int (not a bool) >= low
     flag = check_flag("amsgrad", amsgrad)                # True/False (or 0/1 as stored)
     check_state_keys("the StepLR", {"type", "last_epoch"}, state)
+    check_array("buffer 'exp_avg_sq.0'", v, low=0.0)       # finite (and >= low) everywhere
 """
 
 from __future__ import annotations
@@ -52,12 +53,31 @@ def check_flag(name: str, value) -> bool:
     raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
-def check_state_keys(owner: str, expected: set, state: Mapping) -> None:
+def check_state_keys(owner: str, expected: set, state: Mapping, hint: str = "") -> None:
     """Raise a ValueError naming the first key of `expected` that `state` lacks, or the
-    first key it has that is not expected. `owner` names the state, e.g. "the StepLR"."""
-    for key in sorted(expected):
+    first key it has that is not expected. `owner` names the state, e.g. "the StepLR";
+    `hint`, when given, is appended to the message (what probably went wrong)."""
+    for key in sorted(expected, key=str):
         if key not in state:
-            raise ValueError(f"{owner} state is missing {key!r}")
-    extra = sorted(set(state) - expected, key=str)
+            raise ValueError(f"{owner} state is missing {key!r}{hint}")
+    extra = sorted(set(state) - set(expected), key=str)
     if extra:
-        raise ValueError(f"{owner} state has an unexpected key {extra[0]!r}")
+        raise ValueError(f"{owner} state has an unexpected key {extra[0]!r}{hint}")
+
+
+def check_array(name: str, array: np.ndarray, *, low=None) -> None:
+    """Raise a ValueError when a host float array holds NaN or +-inf, or a value below `low`.
+
+    A state with such values would load without complaint and then poison every later step.
+    """
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite.reshape(-1))[0])
+        value = array.reshape(-1)[index]
+        raise ValueError(f"{name} holds {value} at element {index}: every value must be finite")
+    if low is not None and array.min() < low:
+        index = int(np.argmin(array.reshape(-1)))
+        value = array.reshape(-1)[index]
+        raise ValueError(f"{name} holds {value} at element {index}: every value must be >= {low}")

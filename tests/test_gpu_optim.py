@@ -159,36 +159,35 @@ def test_model_moved_to_gpu_after_the_optimizer_was_made():
     assert_close([p.numpy() for p in params], expected, 1e-5)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "per-parameter"])
 @pytest.mark.parametrize("cls,kwargs", OPTIONS, ids=IDS)
-def test_float16_parameters_compute_in_float32(cls, kwargs):
-    """float16 storage, float32 arithmetic: the same as float32 math rounded to float16 after
-    every step. The reference does exactly that on the CPU."""
-    kwargs = dict(kwargs)
-    if cls is not optim.SGD:
-        kwargs["eps"] = 1e-4  # representable in float16
-    half = make_params("gpu", np.float16)
-    reference = [
-        mg.tensor(p.numpy().astype(np.float32), requires_grad=True, device="cpu") for p in half
-    ]
-    opt16, opt32 = cls(half, **kwargs), cls(reference, **kwargs)
-    for t in range(20):
-        grads16 = host_gradients(t, np.float16)
-        opt16.step(store_of(half, grads16))
-        opt32.step(store_of(reference, [g.astype(np.float32) for g in grads16]))
-        for p in reference:  # round what the kernel stores to float16
-            p.data[...] = p.data.astype(np.float16).astype(np.float32)
-        for buffers in opt32.state.values():
-            for b in buffers:
-                b[...] = b.astype(np.float16).astype(np.float32)
-    for a, e in zip(half, reference):
+def test_float16_gpu_and_cpu_agree_bit_for_bit(cls, kwargs, fused):
+    """float16 storage, float32 arithmetic on both paths: the kernel's compute type C and the
+    NumPy twin's widened blocks, so the parameters and the state agree to the last bit."""
+    gpu_opt, gpu = run(cls, kwargs, "gpu", np.float16, steps=30, fused=fused, skip_every=4)
+    cpu_opt, cpu = run(cls, kwargs, "cpu", np.float16, steps=30, skip_every=4)
+    for a, e in zip(gpu, cpu):
         assert a.dtype == np.float16
-        np.testing.assert_allclose(a.numpy().astype(np.float32), e.numpy(), rtol=2e-3, atol=2e-3)
+        np.testing.assert_array_equal(a, e)
+    assert gpu_opt.state_dict() == cpu_opt.state_dict()
 
 
-def test_eps_that_underflows_float16_is_refused():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls,kwargs", OPTIONS, ids=IDS)
+def test_gpu_and_cpu_agree_bit_for_bit(cls, kwargs, dtype):
+    _, gpu = run(cls, kwargs, "gpu", dtype, steps=30)
+    _, cpu = run(cls, kwargs, "cpu", dtype, steps=30)
+    for a, e in zip(gpu, cpu):
+        np.testing.assert_array_equal(a, e)
+
+
+def test_float16_takes_adams_default_eps():
+    """1e-8 rounds to 0 in float16 but not in float32, the type float16 is computed in."""
     half = make_params("gpu", np.float16)
-    with pytest.raises(ValueError, match="eps"):
-        optim.Adam(half, lr=1e-3, eps=1e-8)
+    optim.Adam(half, lr=1e-3, eps=1e-8).step(store_of(half, host_gradients(0, np.float16)))
+    assert all(np.isfinite(p.numpy()).all() for p in half)
+    with pytest.raises(ValueError, match="eps=1e-50 underflows to 0 in float32"):
+        optim.Adam(half, lr=1e-3, eps=1e-50)
 
 
 def test_changing_the_learning_rate_never_recompiles():

@@ -185,11 +185,15 @@ BAD_STATES = [
         ValueError,
         "saved by AdamW and cannot be loaded into Adam",
     ),
-    (edit(lambda s: _drop(s.buffers, "exp_avg_sq.1")), ValueError, "no buffer 'exp_avg_sq.1'"),
+    (
+        edit(lambda s: _drop(s.buffers, "exp_avg_sq.1")),
+        ValueError,
+        "the Adam state is missing 'exp_avg_sq.1'",
+    ),
     (
         edit(lambda s: s.buffers.__setitem__("exp_avg.2", np.zeros(3, np.float32))),
         ValueError,
-        "unexpected buffer 'exp_avg.2'",
+        "unexpected key 'exp_avg.2'",
     ),
     (
         edit(lambda s: s.buffers.__setitem__("exp_avg.0", np.zeros(11, np.float32))),
@@ -206,15 +210,23 @@ BAD_STATES = [
         TypeError,
         "'exp_avg.1' is a list, not an array",
     ),
-    (edit(lambda s: _drop(s.scalars, "step.1")), ValueError, "no scalar 'step.1'"),
+    (edit(lambda s: _drop(s.scalars, "step.1")), ValueError, "missing 'step.1'"),
     (
         edit(lambda s: s.scalars.__setitem__("step.2", 1)),
         ValueError,
-        "unexpected scalar 'step.2'",
+        "unexpected key 'step.2'",
     ),
-    (edit(lambda s: s.scalars.__setitem__("step.0", -1)), ValueError, "'step.0' must be a whole"),
-    (edit(lambda s: s.scalars.__setitem__("step.0", 2.5)), ValueError, "'step.0' must be a whole"),
-    (edit(lambda s: _drop(s.scalars, "beta2")), ValueError, "missing the hyperparameter 'beta2'"),
+    (
+        edit(lambda s: s.scalars.__setitem__("step.0", -1)),
+        ValueError,
+        "'step.0' must be an integer >= 0",
+    ),
+    (
+        edit(lambda s: s.scalars.__setitem__("step.0", 2.5)),
+        ValueError,
+        "'step.0' must be an integer",
+    ),
+    (edit(lambda s: _drop(s.scalars, "beta2")), ValueError, "the Adam state is missing 'beta2'"),
     (edit(lambda s: s.scalars.__setitem__("beta1", 1.5)), ValueError, "beta1 .* must be < 1"),
     (edit(lambda s: s.scalars.__setitem__("lr", -0.1)), ValueError, "lr must be >= 0"),
     (edit(lambda s: s.scalars.__setitem__("eps", float("inf"))), ValueError, "eps must be finite"),
@@ -240,7 +252,7 @@ def test_a_state_for_other_parameters_is_refused():
     opt = SGD(make_params(), lr=0.1, momentum=0.9)
     smaller = SGD([mg.zeros(4, 3, requires_grad=True)], lr=0.1, momentum=0.9).state_dict()
     before = snapshot(opt)
-    with pytest.raises(ValueError, match="no scalar 'step.1' .* 2 parameters"):
+    with pytest.raises(ValueError, match=r"missing 'step.1' \(this SGD has 2 parameters"):
         opt.load_state_dict(smaller)
     assert_unchanged(opt, before)
 
@@ -298,3 +310,65 @@ def test_the_flat_form_loads_directly():
     assert flat["scalar.step.0"].dtype == np.int64 and flat["scalar.lr"].dtype == np.float64
     opt.load_state_dict(flat)
     assert opt.steps == [2, 2]
+
+
+# ---------------------------------------------------------------- check, then apply
+
+
+def test_check_state_dict_changes_nothing_and_apply_assigns_it():
+    params = make_params()
+    opt = Adam(params, lr=0.01, amsgrad=True)
+    run(opt, params, 0, 3)
+    state = opt.state_dict()
+    run(opt, params, 3, 5)
+    before = snapshot(opt)
+    prepared = opt.check_state_dict(state)
+    assert_unchanged(opt, before)
+    opt.apply_state_dict(prepared)
+    assert opt.steps == [3, 3] and opt.state_dict() == state
+    other = Adam(make_params(seed=2), amsgrad=True)
+    with pytest.raises(TypeError, match="what this optimizer's check_state_dict"):
+        other.apply_state_dict(prepared)  # prepared for another optimizer
+    with pytest.raises(TypeError, match="use load_state_dict"):
+        other.apply_state_dict(state)
+
+
+def test_optimizer_state_lives_in_its_own_module():
+    from minigrad.optim import state as state_module
+
+    assert OptimizerState is state_module.OptimizerState
+    assert mg.optim.OptimizerState is OptimizerState
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("exp_avg.0", np.nan, r"buffer 'exp_avg.0' holds nan at element 5: every value must be"),
+        ("exp_avg.1", np.inf, "buffer 'exp_avg.1' holds inf"),
+        ("exp_avg_sq.0", -1.0, "buffer 'exp_avg_sq.0' holds -1.0 at element 5: .* >= 0"),
+        ("max_exp_avg_sq.1", -1e-3, "buffer 'max_exp_avg_sq.1' holds -0.001"),
+    ],
+)
+def test_a_state_with_impossible_values_is_refused(key, value, message):
+    params = make_params()
+    opt = Adam(params, lr=0.01, amsgrad=True)
+    run(opt, params, 0, 3)
+    state = opt.state_dict()
+    state.buffers[key] = state.buffers[key].copy()
+    state.buffers[key][min(5, state.buffers[key].size - 1)] = value
+    if key.endswith(".1"):
+        message = message.replace("at element 5", "at element 2")
+    before = snapshot(opt)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    assert_unchanged(opt, before)
+
+
+def test_eps_is_checked_against_the_parameters_on_load_too():
+    half = [mg.zeros(3, dtype=np.float16, requires_grad=True)]
+    opt = Adam(half)  # eps=1e-8 is fine for float16: the update computes in float32
+    state = Adam([mg.zeros(3, dtype=np.float16, requires_grad=True)]).state_dict()
+    state.scalars["eps"] = 1e-50
+    with pytest.raises(ValueError, match="eps=1e-50 underflows to 0 in float32"):
+        opt.load_state_dict(state)
+    assert opt.eps == 1e-8

@@ -300,7 +300,13 @@ def test_state_dict_round_trip():
     trainer = Trainer(SGD(model.parameters(), lr=0.05))
     trainer.fit(model, batches(*data(4), [2, 2]), epochs=2, loss_fn=mse, validate=lambda: 1.0)
     state = trainer.state_dict()
-    assert state == {"epoch": 2, "optimizer_steps": 4, "history": trainer.history}
+    assert state == {
+        "epoch": 2,
+        "optimizer_steps": 4,
+        "history": trainer.history,
+        "loss_sum": 0.0,  # at an epoch's end nothing is running
+        "loss_weight": 0.0,
+    }
     other = Trainer(Adam(TinyModel(seed=3).parameters()))
     other.load_state_dict(state)
     assert other.state_dict() == state
@@ -315,6 +321,8 @@ def test_state_dict_round_trip():
         ({"epoch": 1, "optimizer_steps": 0}, "missing 'history'"),
         ({"epoch": 1, "optimizer_steps": 0, "history": [], "x": 1}, "unexpected key 'x'"),
         ({"epoch": -1, "optimizer_steps": 0, "history": []}, "'epoch' must be an integer"),
+        ({"epoch": 1, "optimizer_steps": 0, "history": [], "loss_weight": -1}, "'loss_weight'"),
+        ({"epoch": 1, "optimizer_steps": 0, "history": [], "loss_sum": "1"}, "'loss_sum'"),
         ({"epoch": 1, "optimizer_steps": 0, "history": [3]}, "list of dicts"),
     ],
 )
@@ -339,3 +347,236 @@ def test_the_trainer_does_not_import_nn():
         for alias in node.names
     ]
     assert not any("nn" in name.split(".") for name in imported), imported
+
+
+def test_check_state_dict_changes_nothing_then_apply_assigns():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.05))
+    trainer.fit(model, batches(*data(4), [4]), epochs=2, loss_fn=mse)
+    state = trainer.state_dict()
+    other = Trainer(SGD(TinyModel(seed=2).parameters(), lr=0.05))
+    prepared = other.check_state_dict(state)
+    assert other.epoch == 0 and other.history == []
+    state["history"].append({"epoch": 99})  # the prepared state is a copy
+    other.apply_state_dict(prepared)
+    assert other.epoch == 2 and len(other.history) == 2
+
+
+def test_an_older_state_without_the_running_loss_loads_as_an_epoch_end():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.05))
+    trainer.load_state_dict({"epoch": 3, "optimizer_steps": 6, "history": []})
+    assert trainer.epoch == 3
+    with pytest.raises(RuntimeError, match="no train_step"):
+        trainer.epoch_avg_loss()
+
+
+# ---------------------------------------------------------------- mid-epoch state
+
+
+def test_a_state_saved_mid_epoch_keeps_the_running_loss(device):
+    """Saved after 2 of 4 batches, resumed in a fresh trainer: the same epoch average."""
+    x, y = data(16, device)
+    parts = batches(x, y, [4, 4, 4, 4])
+
+    def train(trainer, model, chunk):
+        for xb, yb in chunk:
+            trainer.train_step(lambda xb=xb, yb=yb: mse(model(xb), yb), batch_size=len(yb))
+
+    model = TinyModel(device)
+    trainer = Trainer(SGD(model.parameters(), lr=0.05, momentum=0.9))
+    train(trainer, model, parts[:2])
+    saved = trainer.state_dict()
+    opt_state = trainer.optimizers[0].state_dict()
+    weights = values(model)
+    train(trainer, model, parts[2:])
+    uninterrupted = trainer.epoch_avg_loss()
+
+    again = TinyModel(device)
+    for p, v in zip(again.parameters(), weights):
+        p.data[...] = backend.to_device(v, device)
+    resumed = Trainer(SGD(again.parameters(), lr=0.05, momentum=0.9))
+    resumed.optimizers[0].load_state_dict(opt_state)
+    resumed.load_state_dict(saved)
+    train(resumed, again, parts[2:])
+    assert resumed.epoch_avg_loss() == uninterrupted  # bit for bit
+    assert resumed.epoch == trainer.epoch == 1
+
+
+def test_a_state_with_pending_micro_batches_is_refused():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.05), accumulate=2)
+    x, y = data(4)
+    trainer.train_step(lambda: mse(model(x), y))
+    with pytest.raises(
+        RuntimeError, match=r"1 of 2 accumulated micro-batches have not been stepped.*\(every 2"
+    ):
+        trainer.state_dict()
+    trainer.train_step(lambda: mse(model(x), y))
+    assert trainer.state_dict()["loss_weight"] == 2.0
+
+
+# ---------------------------------------------------------------- fit steps the schedulers
+
+
+def test_fit_steps_the_schedulers_once_per_epoch_by_default():
+    from minigrad.optim import StepLR
+
+    model = TinyModel()
+    opt = SGD(model.parameters(), lr=0.8)
+    sched = StepLR(opt, step_size=1, gamma=0.5)
+    seen = []
+    trainer = Trainer(opt)
+    trainer.fit(model, batches(*data(8), [4, 4]), epochs=3, loss_fn=mse, schedulers=[sched],
+                on_epoch_end=lambda record: seen.append(opt.lr))  # fmt: skip
+    assert sched.last_epoch == 3 and seen == [0.4, 0.2, 0.1]
+
+
+@pytest.mark.parametrize("accumulate, expected", [(1, 6), (2, 4)])
+def test_fit_can_step_the_schedulers_after_every_optimizer_step(accumulate, expected):
+    """Per step: once per optimizer step, so accumulated micro-batches count once (here 3
+    micro-batches an epoch: one full group and a leftover flushed at the epoch's end)."""
+    from minigrad.optim import ExponentialLR
+
+    model = TinyModel()
+    opt = SGD(model.parameters(), lr=0.1)
+    sched = ExponentialLR(opt, gamma=0.9)
+    trainer = Trainer(opt, accumulate=accumulate)
+    trainer.fit(model, batches(*data(6), [2, 2, 2]), epochs=2, loss_fn=mse, schedulers=sched,
+                scheduler_interval="step")  # fmt: skip
+    assert sched.last_epoch == trainer.optimizer_steps == expected
+    assert opt.lr == pytest.approx(0.1 * 0.9**expected)
+
+
+def test_fit_refuses_an_unknown_scheduler_interval():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'step'"):
+        trainer.fit(model, batches(*data(4), [4]), epochs=1, loss_fn=mse,
+                    scheduler_interval="batch")  # fmt: skip
+    assert trainer.epoch == 0
+
+
+# ---------------------------------------------------------------- a loss that is NaN
+
+
+def nan_after(model, epoch_of_nan, trainer):
+    def step(xb, yb):
+        loss = mse(model(xb), yb)
+        return loss * float("nan") if trainer.epoch + 1 >= epoch_of_nan else loss
+
+    return step
+
+
+def test_fit_stops_at_the_end_of_the_epoch_whose_loss_is_nan():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.05))
+    validated = []
+    with pytest.raises(FloatingPointError, match="training loss of epoch 2 is nan"):
+        trainer.fit(nan_after(model, 2, trainer), batches(*data(8), [4, 4]), epochs=5,
+                    validate=lambda: validated.append(1))  # fmt: skip
+    assert trainer.epoch == 2 and [r["epoch"] for r in trainer.history] == [1, 2]
+    assert validated == [1]  # not run on the NaN epoch
+
+
+def test_fit_trains_on_through_nan_when_asked():
+    model = TinyModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.05))
+    history = trainer.fit(nan_after(model, 2, trainer), batches(*data(8), [4, 4]), epochs=3,
+                          stop_on_nonfinite=False)  # fmt: skip
+    assert len(history) == 3 and np.isnan(history[2]["train_loss"])
+
+
+# ---------------------------------------------------------------- resuming says what it did
+
+
+def linear_run(lr=0.05, seed=0):
+    mg.manual_seed(seed)
+    model = mg.nn.Linear(3, 2, dtype=np.float64)
+    opt = Adam(model.parameters(), lr=lr)
+    return model, opt, Trainer(opt)
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    loader = batches(*data(8), [4, 4])
+    model, _, trainer = linear_run()
+    trainer.fit(model, loader, epochs=2, loss_fn=mse, checkpoint_dir=tmp_path)
+    assert trainer.resumed is None
+    capsys.readouterr()
+
+    model, opt, trainer = linear_run(lr=0.01)  # the script run again, with a new lr
+    trainer.fit(model, loader, epochs=2, loss_fn=mse, checkpoint_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "epoch-000002.npz at epoch 2" in out
+    assert "already complete" in out and "0 epochs to train" in out
+    assert "optimizers[0].lr = 0.05 (passed: 0.01)" in out and "kept over" in out
+    assert "restored: model, optimizers[0], trainer, random generator" in out
+    assert trainer.resumed == {
+        "path": str(tmp_path / "epoch-000002.npz"),
+        "restored": ["model", "optimizers[0]", "trainer", "random generator"],
+        "epoch": 2,
+        "target_epoch": 2,
+        "epochs_left": 0,
+        "changed": {"optimizers[0].lr": {"checkpoint": 0.05, "passed": 0.01}},
+    }
+    assert opt.lr == 0.05 and len(trainer.history) == 2
+
+
+def test_resuming_mid_run_names_the_epochs_left(tmp_path, capsys):
+    loader = batches(*data(8), [4, 4])
+    model, _, trainer = linear_run()
+    trainer.fit(model, loader, epochs=2, loss_fn=mse, checkpoint_dir=tmp_path)
+    model, _, trainer = linear_run()
+    capsys.readouterr()
+    trainer.fit(model, loader, epochs=5, loss_fn=mse, checkpoint_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "at epoch 2; 3 epochs to train (to epoch 5)" in out and "kept over" not in out
+    assert trainer.resumed["epochs_left"] == 3 and trainer.resumed["changed"] == {}
+    assert trainer.epoch == 5
+
+
+def test_a_nan_epoch_saves_no_checkpoint(tmp_path):
+    from minigrad.checkpoint import epoch_checkpoints
+
+    model, _, trainer = linear_run()
+    loader = batches(*data(8), [4, 4])
+
+    def step(xb, yb):
+        loss = mse(model(xb), yb)
+        return loss * float("nan") if trainer.epoch >= 1 else loss
+
+    with pytest.raises(FloatingPointError, match="no checkpoint was saved for epoch 2"):
+        trainer.fit(_model_with_step(model, step), loader, epochs=3, checkpoint_dir=tmp_path)
+    assert [p.name for p in epoch_checkpoints(tmp_path)] == ["epoch-000001.npz"]
+
+
+class _model_with_step:
+    """A model for checkpointing whose call is a step function (fit without loss_fn)."""
+
+    def __init__(self, model, step):
+        self.model, self.step = model, step
+
+    def __call__(self, *batch):
+        return self.step(*batch)
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    def load_state_dict(self, state, strict=True):
+        return self.model.load_state_dict(state, strict)
+
+
+def test_a_step_refused_by_one_optimizer_changes_no_other():
+    """The Trainer checks every optimizer before it steps any: opt_b, superseded, refuses,
+    and opt_w (stepped first) has not moved either."""
+    model = TinyModel()
+    opt_w, opt_b = SGD([model.w], lr=0.1), SGD([model.b], lr=0.1)
+    trainer = Trainer(opt_w, opt_b, grad_clip=1.0)
+    SGD([model.b], lr=0.1)  # a newer optimizer takes b over
+    before = values(model)
+    x, y = data(4)
+    with pytest.raises(RuntimeError, match="no longer owns 'b'"):
+        trainer.train_step(lambda: mse(model(x), y))
+    for p, v in zip(values(model), before):
+        np.testing.assert_array_equal(p, v)
+    assert opt_w.steps == [0] and trainer.optimizer_steps == 0

@@ -19,13 +19,161 @@ import functools
 import math
 from collections.abc import Mapping
 
-import numpy as np
-
 from .. import backend
+from ..checks import check_array, check_flag, check_number
 from ._kernels import UpdateRule
-from .optimizer import Optimizer, _count, blocks, check_flag, check_number, describe_param
+from .optimizer import Optimizer, _count, compute_dtype, describe_param
 
-# ---------------------------------------------------------------- the update rule
+# ---------------------------------------------------------------- the optimizers
+
+
+class Adam(Optimizer):
+    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+    maximize=False)
+
+    Weight decay is the L2 penalty added to the gradient (see AdamW for the decoupled form).
+    State: "exp_avg" (m) and "exp_avg_sq" (v) per parameter, plus "max_exp_avg_sq" with amsgrad.
+
+        >>> opt = Adam(model.parameters(), lr=1e-3)
+        >>> opt.step(loss.backward())
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ):
+        # Hyperparameters are checked before super().__init__ takes ownership of the params.
+        self.betas, self.eps, self.weight_decay, self.amsgrad, self.maximize = _check_adam(
+            lr, betas, eps, weight_decay, amsgrad, maximize
+        )
+        names = ("exp_avg", "exp_avg_sq")
+        self.state_names = names + ("max_exp_avg_sq",) if self.amsgrad else names
+        super().__init__(params, lr)
+
+    def _check_params(self, params: list) -> None:
+        for i, p in enumerate(params):
+            _check_eps_fits(self.eps, p, i)
+
+    # ------------------------------------------------------------ state: saving and loading
+    def _hyperparameters(self) -> dict[str, float]:
+        return {
+            "lr": self.lr,
+            "beta1": self.betas[0],
+            "beta2": self.betas[1],
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "amsgrad": float(self.amsgrad),
+            "maximize": float(self.maximize),
+        }
+
+    def _check_hyperparameters(self, scalars: Mapping) -> dict:
+        betas, eps, wd, amsgrad, maximize = _check_adam(
+            scalars["lr"],
+            (scalars["beta1"], scalars["beta2"]),
+            scalars["eps"],
+            scalars["weight_decay"],
+            scalars["amsgrad"],
+            scalars["maximize"],
+        )
+        for i, p in enumerate(self.params):
+            _check_eps_fits(eps, p, i)
+        if amsgrad != self.amsgrad:
+            raise ValueError(
+                f"the state was saved with amsgrad={amsgrad}, this optimizer has "
+                f"amsgrad={self.amsgrad}: make the optimizer with amsgrad={amsgrad} to load it"
+            )
+        return {
+            "_lr": float(scalars["lr"]),
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": wd,
+            "maximize": maximize,
+        }
+
+    def _check_buffer(self, name: str, key: str, host) -> None:
+        # v is an average of squares: a negative one would make sqrt(v) NaN on the next step.
+        if name in ("exp_avg_sq", "max_exp_avg_sq"):
+            check_array(f"buffer {key!r}", host, low=0.0)
+
+    # ------------------------------------------------------------ step: the NumPy update
+    def _update_options(self, i: int) -> dict:
+        return dict(
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            decoupled=self.decoupled_weight_decay,
+            amsgrad=self.amsgrad,
+            maximize=self.maximize,
+            step=self.steps[i],
+        )
+
+    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
+        # One block of one parameter (the base class cuts the arrays, see Optimizer._update).
+        m, v, vmax = arrays["exp_avg"], arrays["exp_avg_sq"], arrays.get("max_exp_avg_sq")
+        adam_update_numpy(arrays["p"], arrays["g"], m, v, vmax, scratch, **options)
+
+    # ------------------------------------------------------------ its GPU twin
+    def _update_rule(self) -> UpdateRule:
+        """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
+        name = type(self).__name__.lower()
+        return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
+
+    def _kernel_scalars(self, step: int) -> dict[str, float]:
+        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
+        beta1, beta2 = self.betas
+        return {
+            "decay": 1 - self.lr * self.weight_decay,
+            "weight_decay": self.weight_decay,
+            "beta1": beta1,
+            "one_minus_beta1": 1 - beta1,
+            "beta2": beta2,
+            "one_minus_beta2": 1 - beta2,
+            "step_size": self.lr / (1 - beta1**step),
+            "bc2_sqrt": math.sqrt(1 - beta2**step),
+            "eps": self.eps,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({_count(self.params)}, lr={self.lr:g}, "
+            f"betas=({self.betas[0]:g}, {self.betas[1]:g}), eps={self.eps:g}, "
+            f"weight_decay={self.weight_decay:g}, amsgrad={self.amsgrad}, "
+            f"maximize={self.maximize})"
+        )
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay) each step,
+    instead of adding weight_decay * p to the gradient (Loshchilov & Hutter). Default
+    weight_decay=1e-2, as in PyTorch.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+# ---------------------------------------------------------------- the update rule, in NumPy
 # One parameter, as 1-D views of equal length; every operation writes in place (out=) into
 # the parameter, its moments, the gradient (ours after the drain) or one scratch array, so
 # a step allocates nothing, and the same function can run on any slice of the arrays.
@@ -60,6 +208,8 @@ def adam_update_numpy(
 
     p, g, m, v, scratch (and vmax when amsgrad, else None): 1-D arrays of one length and
     dtype (NumPy, or CuPy: the module is taken from `p`). `step` is t, counting this step.
+    The dtype is the compute type: float16 parameters arrive widened to float32 (see
+    Optimizer._update), exactly as the CUDA twin below computes them.
     """
     xp = backend.xp_of(p)
     if maximize:
@@ -95,6 +245,7 @@ def adam_update_numpy(
     xp.subtract(p, g, out=p)
 
 
+# ---------------------------------------------------------------- its GPU twin, in CUDA C
 # The same rule in CUDA C, for one element: the body of the GPU kernels (see _kernels.py).
 # Scalars arrive precomputed on the host in float64 (decay = 1 - lr * wd, step_size =
 # lr / bc1, bc2_sqrt = sqrt(bc2), one_minus_beta1 = 1 - beta1, ...) so that every rounding
@@ -136,149 +287,6 @@ __device__ __forceinline__ void adam_update(
 """
 
 
-# ---------------------------------------------------------------- the optimizers
-
-
-class Adam(Optimizer):
-    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-    maximize=False)
-
-    Weight decay is the L2 penalty added to the gradient (see AdamW for the decoupled form).
-    State: "exp_avg" (m) and "exp_avg_sq" (v) per parameter, plus "max_exp_avg_sq" with amsgrad.
-
-        >>> opt = Adam(model.parameters(), lr=1e-3)
-        >>> opt.step(loss.backward())
-    """
-
-    decoupled_weight_decay = False
-
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-        maximize: bool = False,
-    ):
-        # Hyperparameters are checked before super().__init__ takes ownership of the params.
-        self.betas, self.eps, self.weight_decay, self.amsgrad, self.maximize = _check_adam(
-            lr, betas, eps, weight_decay, amsgrad, maximize
-        )
-        names = ("exp_avg", "exp_avg_sq")
-        self.state_names = names + ("max_exp_avg_sq",) if self.amsgrad else names
-        super().__init__(params, lr)
-
-    def _update(self, i: int, p, g) -> None:
-        # Flat views, updated one cache-sized block at a time (see optimizer.blocks).
-        p, g, scratch = p.reshape(-1), g.reshape(-1), self._scratch_for(p)
-        m = self.state["exp_avg"][i].reshape(-1)
-        v = self.state["exp_avg_sq"][i].reshape(-1)
-        vmax = self.state["max_exp_avg_sq"][i].reshape(-1) if self.amsgrad else None
-        hyper = dict(
-            lr=self.lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            eps=self.eps,
-            weight_decay=self.weight_decay,
-            decoupled=self.decoupled_weight_decay,
-            amsgrad=self.amsgrad,
-            maximize=self.maximize,
-            step=self.steps[i],
-        )
-        for b in blocks(p.size):
-            block_vmax = None if vmax is None else vmax[b]
-            block_scratch = scratch[: b.stop - b.start]
-            adam_update_numpy(p[b], g[b], m[b], v[b], block_vmax, block_scratch, **hyper)
-
-    def _update_rule(self) -> UpdateRule:
-        """ADAM_UPDATE_CUDA as a kernel for this optimizer's options (compiled once each)."""
-        name = type(self).__name__.lower()
-        return _adam_rule(name, self.decoupled_weight_decay, self.amsgrad, self.maximize)
-
-    def _kernel_scalars(self, step: int) -> dict[str, float]:
-        """The kernel's arguments for parameters at step t: the NumPy code's host floats."""
-        beta1, beta2 = self.betas
-        return {
-            "decay": 1 - self.lr * self.weight_decay,
-            "weight_decay": self.weight_decay,
-            "beta1": beta1,
-            "one_minus_beta1": 1 - beta1,
-            "beta2": beta2,
-            "one_minus_beta2": 1 - beta2,
-            "step_size": self.lr / (1 - beta1**step),
-            "bc2_sqrt": math.sqrt(1 - beta2**step),
-            "eps": self.eps,
-        }
-
-    def _check_params(self, params: list) -> None:
-        for i, p in enumerate(params):
-            _check_eps_fits(self.eps, p, i)
-
-    def _hyperparameters(self) -> dict[str, float]:
-        return {
-            "lr": self.lr,
-            "beta1": self.betas[0],
-            "beta2": self.betas[1],
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "amsgrad": float(self.amsgrad),
-            "maximize": float(self.maximize),
-        }
-
-    def _load_hyperparameters(self, scalars: Mapping) -> dict:
-        betas, eps, wd, amsgrad, maximize = _check_adam(
-            scalars["lr"],
-            (scalars["beta1"], scalars["beta2"]),
-            scalars["eps"],
-            scalars["weight_decay"],
-            scalars["amsgrad"],
-            scalars["maximize"],
-        )
-        if amsgrad != self.amsgrad:
-            raise ValueError(
-                f"the state was saved with amsgrad={amsgrad}, this optimizer has "
-                f"amsgrad={self.amsgrad}: make the optimizer with amsgrad={amsgrad} to load it"
-            )
-        return {
-            "_lr": float(scalars["lr"]),
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": wd,
-            "maximize": maximize,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({_count(self.params)}, lr={self.lr:g}, "
-            f"betas=({self.betas[0]:g}, {self.betas[1]:g}), eps={self.eps:g}, "
-            f"weight_decay={self.weight_decay:g}, amsgrad={self.amsgrad}, "
-            f"maximize={self.maximize})"
-        )
-
-
-class AdamW(Adam):
-    """AdamW: Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay) each step,
-    instead of adding weight_decay * p to the gradient (Loshchilov & Hutter). Default
-    weight_decay=1e-2, as in PyTorch.
-    """
-
-    decoupled_weight_decay = True
-
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-        maximize: bool = False,
-    ):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
-
-
 @functools.cache
 def _adam_rule(name: str, decoupled: bool, amsgrad: bool, maximize: bool) -> UpdateRule:
     """The UpdateRule of one option set; cached, so a step builds no strings."""
@@ -317,11 +325,14 @@ def _cuda_bool(flag: bool) -> str:
 
 
 def _check_eps_fits(eps: float, p, i: int) -> None:
-    """eps must not round to 0 in the parameter's dtype (1e-8 does in float16)."""
-    if eps > 0 and np.dtype(p.dtype).type(eps) == 0:
+    """eps must not round to 0 in the type the update computes in (float32 for float16 and
+    float32 parameters, see compute_dtype): 1e-8 is fine for float16, 1e-50 is not."""
+    compute = compute_dtype(p.dtype)
+    if eps > 0 and compute.type(eps) == 0:
         raise ValueError(
-            f"eps={eps:g} underflows to 0 in {p.dtype} ({describe_param(p, i)}): the "
-            "denominator sqrt(v) + eps could then be 0; use a larger eps, e.g. 1e-4 for float16"
+            f"eps={eps:g} underflows to 0 in {compute}, the type {p.dtype} parameters are "
+            f"computed in ({describe_param(p, i)}): the denominator sqrt(v) + eps could then "
+            f"be 0; use a larger eps, e.g. 1e-8"
         )
 
 

@@ -1,4 +1,4 @@
-"""The optimizer base class and OptimizerState, the saved form of an optimizer.
+"""The optimizer base class: parameters, who owns them, the step() protocol, saving.
 
 An optimizer holds a list of parameters (leaf tensors with requires_grad=True), one state
 buffer per parameter for each name in `state_names` (e.g. Adam's "exp_avg" and "exp_avg_sq",
@@ -10,16 +10,21 @@ the parameters in place:
     opt_w.step(grads)          # drains the weights' gradients, leaves the biases' there
     opt_b.step(grads)          # drains the biases' gradients
 
-A parameter belongs to one live optimizer at a time; `release()` (or dropping the optimizer)
-hands it back. `state_dict()` returns an `OptimizerState`, which `load_state_dict` checks key
-by key before it changes anything.
+A parameter is updated by one optimizer at a time, the newest: making a new optimizer over a
+parameter takes it over (a move), and the optimizer it was taken from refuses to step. So
+re-running `opt = Adam(model.parameters())` in a notebook just works, and two optimizers
+never update one parameter.
 
-Subclasses (SGD, Adam, AdamW) write their update rule once, for one parameter, in `_update`.
+`state_dict()` returns an `OptimizerState` (see state.py); loading is check, then apply:
+`check_state_dict(state)` checks everything and changes nothing, `apply_state_dict(prepared)`
+assigns and cannot fail, `load_state_dict(state)` is the two in a row.
+
+Subclasses (SGD, Adam, AdamW) write their update rule once, for one block of one parameter,
+in `_update_block`, and its CUDA twin in `_update_rule`.
 """
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from collections.abc import Iterable, Mapping
 
@@ -31,11 +36,14 @@ from ..gradients import GradientStore
 from ..tensor import Tensor
 from . import _kernels
 from ._kernels import UpdateRule
+from .state import OptimizerState, PreparedOptimizerState, describe_param, prepare_state
+
+__all__ = ["Optimizer", "OptimizerState", "describe_param", "blocks", "CPU_BLOCK"]
 
 # ---------------------------------------------------------------- who owns which parameter
 
 # parameter id -> weak reference to the optimizer that owns it. A weak reference, so that an
-# optimizer nobody uses any more does not keep its parameters locked.
+# optimizer nobody uses any more is simply forgotten.
 _owners: dict[int, weakref.ref] = {}
 
 
@@ -46,22 +54,13 @@ def _forget_owner(owner_ref: weakref.ref, ids: list[int]) -> None:
             del _owners[key]
 
 
-def describe_param(param: Tensor, index: int | None = None) -> str:
-    """How error messages name a parameter: its name when it has one, else index, id, shape."""
-    where = f"parameter {index}" if index is not None else "parameter"
-    if getattr(param, "name", None):
-        return f"'{param.name}' ({where}, shape={tuple(param.shape)})"
-    return f"{where} (id={param.id}, shape={tuple(param.shape)})"
-
-
 # ---------------------------------------------------------------- the NumPy update, in blocks
 
 # On the CPU an update runs block by block: Adam makes about 14 passes over its arrays, and
 # one block of each (parameter, gradient, two moments, scratch: 5 x 4 bytes x 32768 = 640 KB
-# in float32) stays in a core's L2 cache for all of them, where whole arrays would stream
+# in float32) fits in a core's L2 cache for all of them, where whole arrays would stream
 # from memory on every pass. The update is elementwise, so cutting it into blocks changes no
-# result, not even in the last bit. On the 2-core dev machine (2 MB of L2 per core) 32K and
-# 64K were the fastest of 4K ... 128K and whole arrays, about 1.3x faster than whole arrays.
+# result, not even in the last bit. The size was chosen by measurement (benchmarks/README.md).
 CPU_BLOCK = 32768
 
 
@@ -70,103 +69,18 @@ def blocks(size: int) -> list[slice]:
     return [slice(start, min(start + CPU_BLOCK, size)) for start in range(0, size, CPU_BLOCK)]
 
 
-# ---------------------------------------------------------------- the saved form
+def compute_dtype(dtype) -> np.dtype:
+    """The type an update computes in: float32 for float16 and float32, float64 for float64.
 
-
-class OptimizerState:
-    """What an optimizer needs to continue exactly where it stopped.
-
-    optimizer_type: the class name, e.g. "Adam".
-    scalars: {"step.0": 12, ..., "lr": 0.001, "beta1": 0.9, ...}; step counts are ints,
-        hyperparameters floats (flags as 0.0/1.0).
-    buffers: {"exp_avg.0": flat array, ...}: "<state name>.<parameter index>", each a 1-D
-        host NumPy array with as many elements as the parameter.
-
-    `to_flat()` / `from_flat()` turn it into a flat {str: ndarray} dict for `np.savez`:
-        "optimizer_type" -> 0-d str array, "scalar.<name>" -> 0-d number, "buffer.<key>" -> 1-D.
+    The CUDA kernels do the same (their compute type C, see _kernels.py): float16 has too
+    few bits for the moments' arithmetic (1 - beta2 = 0.001 times a small g * g underflows),
+    so it is only the storage type.
     """
+    dtype = np.dtype(dtype)
+    return _COMPUTE_DTYPES.get(dtype, dtype)
 
-    __slots__ = ("optimizer_type", "scalars", "buffers")
 
-    def __init__(self, optimizer_type: str, scalars: dict | None = None, buffers=None):
-        if not isinstance(optimizer_type, str) or not optimizer_type:
-            raise TypeError(f"optimizer_type must be a class name, got {optimizer_type!r}")
-        self.optimizer_type = optimizer_type
-        self.scalars: dict[str, float | int] = dict(scalars or {})
-        self.buffers: dict[str, np.ndarray] = dict(buffers or {})
-
-    # ------------------------------------------------------------ helpers
-    def get_scalar(self, name: str):
-        if name not in self.scalars:
-            raise KeyError(f"no scalar {name!r} in this state (it has {sorted(self.scalars)})")
-        return self.scalars[name]
-
-    def set_scalar(self, name: str, value) -> None:
-        self.scalars[name] = value
-
-    def get_buffer(self, name: str, index: int) -> np.ndarray:
-        key = f"{name}.{index}"
-        if key not in self.buffers:
-            raise KeyError(f"no buffer {key!r} in this state (it has {sorted(self.buffers)})")
-        return self.buffers[key]
-
-    def set_buffer(self, name: str, index: int, array) -> None:
-        self.buffers[f"{name}.{index}"] = np.asarray(array).reshape(-1)
-
-    # ------------------------------------------------------------ flat form, for files
-    def to_flat(self) -> dict[str, np.ndarray]:
-        flat = {"optimizer_type": np.array(self.optimizer_type)}
-        for name, value in self.scalars.items():
-            is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            flat[f"scalar.{name}"] = np.array(value, dtype=np.int64 if is_int else np.float64)
-        for key, array in self.buffers.items():
-            flat[f"buffer.{key}"] = np.asarray(array)
-        return flat
-
-    @classmethod
-    def from_flat(cls, flat: Mapping) -> OptimizerState:
-        """The inverse of `to_flat` (also accepts the NpzFile that np.load returns)."""
-        if "optimizer_type" not in flat:
-            raise ValueError(
-                "not an optimizer state: the key 'optimizer_type' is missing "
-                f"(keys: {sorted(flat)[:8]}...)"
-            )
-        kind = np.asarray(flat["optimizer_type"])
-        if kind.dtype.kind != "U" or kind.ndim != 0:
-            raise ValueError(f"not an optimizer state: optimizer_type is {kind!r}, not a name")
-        state = cls(str(kind))
-        for key in flat:
-            if key == "optimizer_type":
-                continue
-            value = np.asarray(flat[key])
-            if key.startswith("scalar."):
-                if value.ndim != 0 or value.dtype.kind not in "iuf":
-                    raise ValueError(f"{key!r} must be a single number, got {value!r}")
-                state.scalars[key[7:]] = int(value) if value.dtype.kind in "iu" else float(value)
-            elif key.startswith("buffer."):
-                state.buffers[key[7:]] = value
-            else:
-                raise ValueError(
-                    f"unexpected key {key!r} in an optimizer state: keys are 'optimizer_type', "
-                    "'scalar.<name>' and 'buffer.<name>.<index>'"
-                )
-        return state
-
-    def __eq__(self, other) -> bool:
-        if not isinstance(other, OptimizerState):
-            return NotImplemented
-        return (
-            self.optimizer_type == other.optimizer_type
-            and self.scalars == other.scalars
-            and self.buffers.keys() == other.buffers.keys()
-            and all(np.array_equal(a, other.buffers[k]) for k, a in self.buffers.items())
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"OptimizerState({self.optimizer_type!r}, scalars={self.scalars}, "
-            f"buffers={sorted(self.buffers)})"
-        )
+_COMPUTE_DTYPES = {np.dtype(np.float16): np.dtype(np.float32)}
 
 
 # ---------------------------------------------------------------- the base class
@@ -176,8 +90,10 @@ class Optimizer:
     """Base class: parameters, ownership, per-parameter state, and the step() protocol.
 
     A subclass sets `state_names` and its hyperparameters (plain Python floats) *before*
-    calling `super().__init__(params, lr)`, and implements `_update(i, p, g)` (one parameter),
-    `_hyperparameters()` and `_load_hyperparameters(scalars)`.
+    calling `super().__init__(params, lr)`, and implements `_update_options(i)` and
+    `_update_block(arrays, scratch, options)` (the NumPy rule), `_update_rule()` and
+    `_kernel_scalars(step)` (its CUDA twin), `_hyperparameters()` and
+    `_check_hyperparameters(scalars)` (saving and loading).
 
     Attributes:
         params: the parameter tensors, in the order given (their index is used in state keys).
@@ -192,55 +108,8 @@ class Optimizer:
     fused: bool = True
 
     def __init__(self, params: Iterable[Tensor], lr: float):
-        if isinstance(params, Tensor):
-            raise TypeError(
-                "params must be an iterable of tensors (e.g. [w, b] or model.parameters()), "
-                "not a single tensor: wrap it in a list"
-            )
-        try:
-            params = list(params)
-        except TypeError:
-            raise TypeError(
-                f"params must be an iterable of tensors, got {type(params).__name__}"
-            ) from None
-        if not params:
-            raise ValueError(
-                "the optimizer got an empty list of parameters: pass at least one tensor "
-                "(did a filter over model.named_parameters() match nothing?)"
-            )
-        seen: dict[int, int] = {}
-        for i, p in enumerate(params):
-            if not isinstance(p, Tensor):
-                raise TypeError(f"parameter {i} is a {type(p).__name__}, not a minigrad Tensor")
-            if not p.requires_grad:
-                raise ValueError(
-                    f"{describe_param(p, i)} does not require gradients: "
-                    "make it with requires_grad=True, or leave it out of the optimizer"
-                )
-            if not p.is_leaf:
-                raise ValueError(
-                    f"{describe_param(p, i)} is not a leaf tensor (it is the result of an op, "
-                    f"'{p._op}'): an optimizer can only update leaves; use .detach() and "
-                    "requires_grad=True to make a new parameter"
-                )
-            if p.id in seen:
-                raise ValueError(
-                    f"{describe_param(p, i)} appears twice in the parameter list "
-                    f"(also as parameter {seen[p.id]}): pass each parameter once"
-                )
-            seen[p.id] = i
-            _check_updatable(p, i)
+        params = _checked_params(params)
         self._check_params(params)
-        for i, p in enumerate(params):
-            owner = _owners.get(p.id)
-            owner = owner() if owner is not None else None
-            if owner is not None:
-                raise ValueError(
-                    f"{describe_param(p, i)} already belongs to a live optimizer, {owner!r}: "
-                    "a parameter can be in one optimizer at a time. Call .release() on that "
-                    "optimizer (or drop every reference to it) first, or give the "
-                    "optimizers disjoint parameter lists"
-                )
         self._lr = check_number("lr", lr, low=0.0)
         self.params: list[Tensor] = params
         self.steps: list[int] = [0] * len(params)
@@ -248,23 +117,52 @@ class Optimizer:
         self.state: dict[str, list] = {
             name: [_zeros_like(p.data) for p in params] for name in self.state_names
         }
-        # One flat scratch array per (device, dtype), as long as the largest parameter or
-        # one block, whichever is shorter: updates run a block at a time (see _scratch_for).
+        # One flat scratch array per (device, compute dtype), as long as the largest parameter
+        # or one block, whichever is shorter: updates run a block at a time (see _update).
         self._scratch: dict[tuple, object] = {}
         for p in params:
             self._scratch_for(p.data)
+        # float16 on the CPU: float32 copies of one block of each array (see _update).
+        self._wide: dict[str, np.ndarray] = {}
         self._released = False
+        self._taken_over: str | None = None  # why step() refuses, once a newer one took over
         self._pointer_tables = _kernels.PointerTables()  # GPU: the fused kernel's tables
         # The parameter arrays last fully checked (contiguous, state on their device and of
         # their shape); None forces the full check on the first step.
         self._checked_data: list = [None] * len(params)
         self._layout_version = 0
-        # Ownership last: nothing above may fail after the parameters are locked.
+        self._take_ownership()  # last: nothing above may fail after the move
+
+    # ------------------------------------------------------------ ownership
+    def _take_ownership(self) -> None:
+        """Own every parameter; an optimizer that owned some of them stops stepping."""
         self._owner_ref = weakref.ref(self)
-        ids = [p.id for p in params]
-        for key in ids:
-            _owners[key] = self._owner_ref
+        previous: dict[int, tuple[Optimizer, list[Tensor]]] = {}
+        for p in self.params:
+            ref = _owners.get(p.id)
+            owner = ref() if ref is not None else None
+            if owner is not None and owner is not self:
+                previous.setdefault(id(owner), (owner, []))[1].append(p)
+            _owners[p.id] = self._owner_ref
+        for owner, taken in previous.values():
+            owner._hand_over(taken, self)
+        ids = [p.id for p in self.params]
         self._finalizer = weakref.finalize(self, _forget_owner, self._owner_ref, ids)
+
+    def _hand_over(self, taken: list[Tensor], newer: Optimizer) -> None:
+        """`newer` took the parameters `taken` from this optimizer: refuse to step from now."""
+        index = {p.id: i for i, p in enumerate(self.params)}
+        names = ", ".join(describe_param(p, index[p.id]) for p in taken)
+        self._taken_over = (
+            f"{self!r} no longer owns {names}: {newer!r}, made later, took "
+            f"{'it' if len(taken) == 1 else 'them'} over (a parameter is updated by one "
+            "optimizer, the newest). Step the newer optimizer; to keep this one, make it again"
+        )
+
+    def release(self) -> None:
+        """Hand the parameters back and stop working (dropping the optimizer does the same)."""
+        self._finalizer()  # runs _forget_owner once; later calls do nothing
+        self._released = True
 
     # ------------------------------------------------------------ learning rate
     @property
@@ -282,19 +180,29 @@ class Optimizer:
     def set_learning_rate(self, lr: float) -> None:
         self.lr = lr
 
-    # ------------------------------------------------------------ ownership
-    def release(self) -> None:
-        """Hand the parameters back, so another optimizer may own them; this one stops working."""
-        self._finalizer()  # runs _forget_owner once; later calls do nothing
-        self._released = True
+    # ------------------------------------------------------------ what minigrad does not need
+    @property
+    def zero_grad(self):
+        raise AttributeError(
+            "minigrad optimizers have no zero_grad(), and need none: gradients are values "
+            "that loss.backward() returns, not fields that add up on the parameters, and "
+            "step() takes (drains) its own out of the store. Write: opt.step(loss.backward())"
+        )
+
+    @property
+    def grad(self):
+        raise AttributeError(
+            "minigrad has no .grad fields: loss.backward() returns the gradients as a "
+            "GradientStore (grads[p] is p's gradient); write: opt.step(loss.backward())"
+        )
 
     # ------------------------------------------------------------ the step
     def step(self, grads: GradientStore) -> None:
         """Update every parameter that has a gradient in `grads`, in place.
 
-        1. Look up this optimizer's gradients (without removing them) and check each one's
-           shape, dtype and device against its parameter: any mismatch raises here, before
-           the store or any parameter is changed.
+        1. Look up this optimizer's gradients (without removing them) and check each one
+           against its parameter (shape, dtype, device, both writable): any problem with
+           any parameter raises here, before the store, any count or any parameter changes.
         2. Take them out of the store (`grads.drain`); other gradients stay for other
            optimizers. A parameter with no gradient is skipped entirely (no weight decay,
            its step count and state do not change), as in PyTorch.
@@ -303,8 +211,16 @@ class Optimizer:
         The drained gradient arrays belong to the optimizer from then on, and the update may
         use them as scratch space (they are overwritten): copy a gradient first if you need it.
         """
+        self._apply_step(grads, self._check_step(grads))
+
+    def _check_step(self, grads: GradientStore) -> list[int]:
+        """Step 1 of step(): the indices of the parameters with a gradient in `grads`, each
+        checked; raises naming the first problem and changes nothing. (The Trainer checks
+        every optimizer this way before it steps any.)"""
         if self._released:
             raise RuntimeError(f"{self!r} was released: make a new optimizer for its parameters")
+        if self._taken_over is not None:
+            raise RuntimeError(self._taken_over)
         if not isinstance(grads, GradientStore):
             raise TypeError(
                 f"step() takes the GradientStore that loss.backward() returned, "
@@ -325,6 +241,9 @@ class Optimizer:
                 or type(g) is not type(data)
                 or g.shape != data.shape
                 or g.dtype != data.dtype
+                or not _writable(data)
+                or not _writable(g)
+                or not g.flags.c_contiguous
             ):
                 self._check_gradient(i, p, g)
             indices.append(i)
@@ -334,7 +253,14 @@ class Optimizer:
                 f"parameters' gradients (it holds ids {sorted(grads)}): were they already taken "
                 "by a previous step(), or is this store from a loss that does not use them?"
             )
+        return indices
+
+    def _apply_step(self, grads: GradientStore, indices: list[int]) -> None:
+        """Steps 2 and 3 of step(), for the parameters `indices` that _check_step returned."""
         arrays = grads.drain([self.params[i] for i in indices])
+        # The kernels read a gradient through its base pointer, in C order.
+        arrays = [g if g.flags.c_contiguous else backend.xp_of(g).ascontiguousarray(g)
+                  for g in arrays]  # fmt: skip
         self._sync_state(indices)
         self._apply_updates(indices, arrays)
 
@@ -342,7 +268,7 @@ class Optimizer:
         """Update parameters `indices` with their gradient arrays `grads` (same order).
 
         The reference path: one parameter at a time through `_update`. steps[i] is counted
-        first, so `_update` sees the count *including* this step (Adam's t; 1 on the first).
+        first, so the update sees the count *including* this step (Adam's t; 1 on the first).
         """
         gpu = [k for k, g in enumerate(grads) if backend.is_gpu_array(g)]
         if gpu:
@@ -355,7 +281,43 @@ class Optimizer:
                 self._update(i, self.params[i].data, g)
 
     def _update(self, i: int, p, g) -> None:
-        """Update parameter array `p` (index i) in place with gradient `g` (may be overwritten)."""
+        """Update parameter array `p` (index i) in place with gradient `g`, on the CPU.
+
+        The arrays are cut into blocks of CPU_BLOCK elements (see `blocks`), and the
+        subclass's `_update_block` runs on each. float16 is computed in float32 and stored
+        as float16, as the CUDA kernel does: each block is widened into float32 copies,
+        updated there, and rounded back once, so both paths give the same bits.
+        """
+        flat = {"p": p.reshape(-1), "g": g.reshape(-1)}
+        for name in self.state_names:
+            flat[name] = self.state[name][i].reshape(-1)
+        options = self._update_options(i)
+        scratch = self._scratch_for(p)
+        widen = p.dtype in _COMPUTE_DTYPES
+        if not widen and p.size <= CPU_BLOCK:  # one block: the whole arrays
+            self._update_block(flat, scratch[: p.size], options)
+            return
+        for b in blocks(p.size):
+            n = b.stop - b.start
+            block = {role: array[b] for role, array in flat.items()}
+            if not widen:
+                self._update_block(block, scratch[:n], options)
+                continue
+            wide = {role: self._wide_block(role, n) for role in block}
+            for role, array in block.items():
+                np.copyto(wide[role], array)  # float16 -> float32 is exact
+            self._update_block(wide, scratch[:n], options)
+            for role, array in block.items():
+                if role != "g":  # round to nearest even, as the kernel's (T) conversion
+                    np.copyto(array, wide[role], casting="same_kind")
+
+    def _update_options(self, i: int) -> dict:
+        """The keyword arguments of the NumPy update rule for parameter i at its step count."""
+        raise NotImplementedError
+
+    def _update_block(self, arrays: dict, scratch, options: dict) -> None:
+        """The NumPy update rule on one block: arrays maps "p", "g" and each state name to a
+        1-D view (updated in place; "g" may be overwritten), scratch is as long as they are."""
         raise NotImplementedError
 
     def _check_params(self, params: list) -> None:
@@ -425,6 +387,11 @@ class Optimizer:
             raise TypeError(
                 f"the gradient of {what} has dtype {g.dtype}, the parameter has dtype {p.dtype}"
             )
+        if not _writable(g):
+            raise ValueError(
+                f"the gradient of {what} is read-only: step() uses the drained gradients as "
+                "scratch space; put a writable copy in the store (grads[p] = g.copy())"
+            )
         for name in self.state_names:
             if self.state[name][i].shape != p.shape:
                 raise ValueError(
@@ -453,29 +420,39 @@ class Optimizer:
                 self.state[name][i] = buf
 
     def _scratch_for(self, p):
-        """A flat scratch array for the blocks of `p`: on p's device, in p's dtype, with
-        min(p.size, CPU_BLOCK) elements or more (slice it to each block's length)."""
-        key = (backend.device_of(p), np.dtype(p.dtype))
+        """A flat scratch array for the blocks of `p`: on p's device, in its compute dtype,
+        with min(p.size, CPU_BLOCK) elements or more (slice it to each block's length)."""
+        key = (backend.device_of(p), compute_dtype(p.dtype))
         needed = min(p.size, CPU_BLOCK)
         scratch = self._scratch.get(key)
         if scratch is None or scratch.size < needed:
             size = min(max(q.data.size for q in self.params), CPU_BLOCK)
-            scratch = backend.xp_of(p).empty(max(size, needed), dtype=p.dtype)
+            scratch = backend.xp_of(p).empty(max(size, needed), dtype=key[1])
             self._scratch[key] = scratch
         return scratch
+
+    def _wide_block(self, role: str, n: int) -> np.ndarray:
+        """n elements of a float32 host array kept for `role` (float16 updates, see _update)."""
+        array = self._wide.get(role)
+        if array is None or array.size < n:
+            array = self._wide[role] = np.empty(CPU_BLOCK, dtype=np.float32)
+        return array[:n]
 
     # ------------------------------------------------------------ saving and loading
     def _hyperparameters(self) -> dict[str, float]:
         """The hyperparameters as numbers, for the state (flags as 0.0/1.0)."""
         return {"lr": self._lr}
 
-    def _load_hyperparameters(self, scalars: Mapping) -> dict:
+    def _check_hyperparameters(self, scalars: Mapping) -> dict:
         """Check the hyperparameters in `scalars`; return {attribute: value} to assign.
 
         Raises (changing nothing) when a value is bad or a structural option (one that decides
         which buffers exist, such as amsgrad) differs from this optimizer's.
         """
         return {"_lr": check_number("lr", scalars["lr"], low=0.0)}
+
+    def _check_buffer(self, name: str, key: str, host: np.ndarray) -> None:
+        """Subclass hook: refuse a saved buffer the update rule cannot continue from."""
 
     def state_dict(self) -> OptimizerState:
         """Step counts, hyperparameters and state buffers (as host NumPy copies)."""
@@ -489,100 +466,37 @@ class Optimizer:
                 state.buffers[f"{name}.{i}"] = np.array(host, copy=True)
         return state
 
-    def load_state_dict(self, state: OptimizerState | Mapping) -> None:
-        """Continue from `state` (from state_dict(), or its to_flat() form).
+    def check_state_dict(self, state: OptimizerState | Mapping) -> PreparedOptimizerState:
+        """Check `state` (from state_dict(), or its to_flat() form) and return it prepared for
+        apply_state_dict: buffers already on each parameter's device. Changes nothing.
 
         Checks the optimizer type, every key, each step count, each hyperparameter, and each
-        buffer's size and dtype; the first mismatch raises an error naming it, and nothing is
-        changed. Hyperparameters (lr, betas, ...) are restored from the state, as in PyTorch.
-        Buffers are copied to each parameter's device.
+        buffer's size, dtype and values; the first problem raises an error naming it.
+        Hyperparameters (lr, betas, ...) are taken from the state, as in PyTorch.
         """
-        if isinstance(state, Mapping):
-            state = OptimizerState.from_flat(state)
-        if not isinstance(state, OptimizerState):
+        return prepare_state(self, state)
+
+    def apply_state_dict(self, prepared: PreparedOptimizerState) -> None:
+        """Continue from a state that check_state_dict() prepared for this optimizer: only
+        assignments, so it cannot fail halfway."""
+        if not isinstance(prepared, PreparedOptimizerState) or prepared.optimizer_id != id(self):
             raise TypeError(
-                f"load_state_dict() takes an OptimizerState (from state_dict()), "
-                f"not a {type(state).__name__}"
+                "apply_state_dict() takes what this optimizer's check_state_dict() returned; "
+                "to load a state_dict() use load_state_dict()"
             )
-        mine = type(self).__name__
-        if state.optimizer_type != mine:
-            raise ValueError(
-                f"the state was saved by {state.optimizer_type} and cannot be loaded into {mine}"
-            )
-        n = len(self.params)
-        hyper_keys = list(self._hyperparameters())
-        for key in hyper_keys:
-            if key not in state.scalars:
-                raise ValueError(f"the state is missing the hyperparameter {key!r}")
-        assignments = self._load_hyperparameters(state.scalars)
-
-        expected_scalars = [f"step.{i}" for i in range(n)] + hyper_keys
-        _check_keys("scalar", expected_scalars, state.scalars, n)
-        expected_buffers = [f"{name}.{i}" for name in self.state_names for i in range(n)]
-        _check_keys("buffer", expected_buffers, state.buffers, n)
-
-        steps = []
-        for i in range(n):
-            count = state.scalars[f"step.{i}"]
-            ok = isinstance(count, numbers.Real) and not isinstance(count, bool)
-            if not ok or not float(count).is_integer() or count < 0:
-                raise ValueError(f"'step.{i}' must be a whole number >= 0, got {count!r}")
-            steps.append(int(count))
-
-        hosts = {}
-        for name in self.state_names:
-            for i, p in enumerate(self.params):
-                key = f"{name}.{i}"
-                buf = state.buffers[key]
-                if not hasattr(buf, "dtype") or not hasattr(buf, "size"):
-                    raise TypeError(f"buffer {key!r} is a {type(buf).__name__}, not an array")
-                if buf.size != p.size:
-                    raise ValueError(
-                        f"buffer {key!r} has {buf.size} elements, but {describe_param(p, i)} "
-                        f"has {p.size}: was the state saved for a different model?"
-                    )
-                if buf.dtype != p.dtype:
-                    raise ValueError(
-                        f"buffer {key!r} has dtype {buf.dtype}, but {describe_param(p, i)} "
-                        f"has dtype {p.dtype}"
-                    )
-                hosts[key] = backend.to_numpy(buf)
-
-        # Everything checked: build the new buffers, then commit (no partial loads).
-        new_state = {
-            name: [
-                backend.to_device(
-                    np.array(hosts[f"{name}.{i}"], copy=True).reshape(p.shape), p.device
-                )
-                for i, p in enumerate(self.params)
-            ]
-            for name in self.state_names
-        }
-        for attribute, value in assignments.items():
+        for attribute, value in prepared.hyperparameters.items():
             setattr(self, attribute, value)
-        self.steps = steps
-        self.state = new_state
+        self.steps = list(prepared.steps)
+        self.state = {name: list(arrays) for name, arrays in prepared.buffers.items()}
         self._checked_data = [None] * len(self.params)
+
+    def load_state_dict(self, state: OptimizerState | Mapping) -> None:
+        """check_state_dict(state), then apply_state_dict: all or nothing."""
+        self.apply_state_dict(self.check_state_dict(state))
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v:g}" for k, v in self._hyperparameters().items())
         return f"{type(self).__name__}({_count(self.params)}, {hyper})"
-
-
-def _check_keys(kind: str, expected: list[str], given: Mapping, n: int) -> None:
-    """Raise naming the first key that is missing from `given` or should not be there."""
-    for key in expected:
-        if key not in given:
-            raise ValueError(
-                f"the state has no {kind} {key!r} (this optimizer has {n} parameters); "
-                "was it saved from an optimizer with other parameters or options?"
-            )
-    extra = sorted(set(given) - set(expected))
-    if extra:
-        raise ValueError(
-            f"the state has an unexpected {kind} {extra[0]!r} (this optimizer has {n} "
-            "parameters); was it saved from an optimizer with other parameters or options?"
-        )
 
 
 def _check_updatable(p: Tensor, i: int) -> None:
@@ -595,8 +509,56 @@ def _check_updatable(p: Tensor, i: int) -> None:
             f"{describe_param(p, i)} is not C-contiguous (a transposed or sliced view?): the "
             "optimizer updates it through a flat view; make its data with ascontiguousarray"
         )
-    if not getattr(data.flags, "writeable", True):
+    if not _writable(data):
         raise ValueError(f"{describe_param(p, i)} is read-only: it cannot be updated in place")
+
+
+def _checked_params(params) -> list[Tensor]:
+    """The parameter list as a list, each one an updatable leaf, each once; or a clear error."""
+    if isinstance(params, Tensor):
+        raise TypeError(
+            "params must be an iterable of tensors (e.g. [w, b] or model.parameters()), "
+            "not a single tensor: wrap it in a list"
+        )
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            f"params must be an iterable of tensors, got {type(params).__name__}"
+        ) from None
+    if not params:
+        raise ValueError(
+            "the optimizer got an empty list of parameters: pass at least one tensor "
+            "(did a filter over model.named_parameters() match nothing?)"
+        )
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"parameter {i} is a {type(p).__name__}, not a minigrad Tensor")
+        if not p.requires_grad:
+            raise ValueError(
+                f"{describe_param(p, i)} does not require gradients: "
+                "make it with requires_grad=True, or leave it out of the optimizer"
+            )
+        if not p.is_leaf:
+            raise ValueError(
+                f"{describe_param(p, i)} is not a leaf tensor (it is the result of an op, "
+                f"'{p._op}'): an optimizer can only update leaves; use .detach() and "
+                "requires_grad=True to make a new parameter"
+            )
+        if p.id in seen:
+            raise ValueError(
+                f"{describe_param(p, i)} appears twice in the parameter list "
+                f"(also as parameter {seen[p.id]}): pass each parameter once"
+            )
+        seen[p.id] = i
+        _check_updatable(p, i)
+    return params
+
+
+def _writable(array) -> bool:
+    """NumPy arrays can be read-only; CuPy arrays are always writable (no such flag)."""
+    return getattr(array.flags, "writeable", True)
 
 
 def _count(params: list) -> str:

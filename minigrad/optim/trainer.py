@@ -15,8 +15,14 @@ end, and running the same script again resumes from the newest good one:
 
     trainer.fit(model, loader, epochs=100, loss_fn=cross_entropy, checkpoint_dir="runs/mlp")
 
+Resuming says what it did: it prints (and keeps in `trainer.resumed`) the file and epoch it
+resumed from, how many epochs are left to train (0 when the run is already complete), and
+which hyperparameters in the checkpoint differ from those passed now (the checkpoint's win).
+
 The running loss stays on the loss's device (a 0-d array): train_step never waits for the
-GPU; epoch_avg_loss() reads it once per epoch.
+GPU; epoch_avg_loss() reads it once per epoch. That read is also where fit() notices a loss
+that became NaN or infinite: it stops there, naming the epoch (stop_on_nonfinite=False trains
+on).
 
 Gradient accumulation (accumulate=k): the gradients of k micro-batches are summed, weighted
 by batch_size when given, and divided by the total weight before the optimizers step, so
@@ -28,13 +34,17 @@ are called around training and validation when it has them.
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 
+from ..checks import check_count, check_flag, check_number, check_state_keys
 from ..gradients import GradientStore
 from ..tensor import Tensor, no_grad
 from .clip import clip_grad_norm
-from .optimizer import Optimizer, check_number, check_state_keys
+from .optimizer import Optimizer
+
+SCHEDULER_INTERVALS = ("epoch", "step")
 
 
 class Trainer:
@@ -46,7 +56,8 @@ class Trainer:
     accumulate: step the optimizers every `accumulate` calls of train_step.
 
     Attributes: epoch (epochs completed), history (one dict per epoch of fit()),
-    optimizer_steps (how many times the optimizers stepped).
+    optimizer_steps (how many times the optimizers stepped), resumed (what the last fit()
+    resumed from a checkpoint, or None; see fit).
     """
 
     def __init__(self, *optimizers: Optimizer, grad_clip: float | None = None, accumulate=1):
@@ -63,14 +74,14 @@ class Trainer:
             grad_clip = check_number("grad_clip", grad_clip, low=0.0)
             if grad_clip == 0:
                 raise ValueError("grad_clip must be > 0, or None for no clipping")
-        if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
-            raise ValueError(f"accumulate must be an integer >= 1, got {accumulate!r}")
+        accumulate = check_count("accumulate", accumulate, low=1)
         self.optimizers = list(optimizers)
         self.grad_clip = grad_clip
         self.accumulate = accumulate
         self.epoch = 0
         self.history: list[dict] = []
         self.optimizer_steps = 0
+        self.resumed: dict | None = None
         self._params = [p for opt in self.optimizers for p in opt.params]
         self._reset_epoch()
         self._reset_accumulation()
@@ -141,10 +152,13 @@ class Trainer:
         self._pending_weight += weight
 
     def _step(self, grads: GradientStore) -> None:
+        # Every optimizer checks its gradients before any clips or steps: a refused step
+        # leaves no optimizer half a step ahead of the others.
+        checked = [opt._check_step(grads) for opt in self.optimizers]
         if self.grad_clip is not None:
             clip_grad_norm(grads, self.grad_clip, params=self._params, error_if_nonfinite=False)
-        for opt in self.optimizers:
-            opt.step(grads)
+        for opt, indices in zip(self.optimizers, checked):
+            opt._apply_step(grads, indices)
         self.optimizer_steps += 1
 
     def _reset_accumulation(self) -> None:
@@ -164,19 +178,26 @@ class Trainer:
             self._loss_sum += value
         self._loss_weight += weight
 
-    def _reset_epoch(self) -> None:
+    def _reset_epoch(self, carried_sum: float = 0.0, carried_weight: float = 0.0) -> None:
+        # carried_*: the running loss of this epoch's steps before a checkpoint was loaded.
         self._loss_sum = None
-        self._loss_weight = 0.0
+        self._loss_weight = carried_weight
+        self._loss_carried = carried_sum
+
+    def _epoch_loss_sum(self) -> float:
+        """The weighted sum of this epoch's losses, as a float (reads the device)."""
+        live = 0.0 if self._loss_sum is None else float(self._loss_sum)
+        return self._loss_carried + live
 
     def epoch_avg_loss(self) -> float:
         """End the epoch: the average loss of its train_steps, as a float (weighted by
         batch_size where given). Steps with any micro-batches still accumulated, counts the
         epoch, and starts a new one. This reads the loss from the device: one sync per epoch.
         """
-        if self._loss_sum is None:
+        if self._loss_weight == 0:
             raise RuntimeError("no train_step() since the epoch started: there is no loss yet")
         self.flush()
-        average = float(self._loss_sum) / self._loss_weight
+        average = self._epoch_loss_sum() / self._loss_weight
         self._reset_epoch()
         self.epoch += 1
         return average
@@ -195,6 +216,8 @@ class Trainer:
         resume: bool = True,
         keep_last: int | None = 3,
         schedulers=(),
+        scheduler_interval: str = "epoch",
+        stop_on_nonfinite: bool = True,
     ) -> list[dict]:
         """Train for `epochs` passes over `loader`; returns (and extends) self.history.
 
@@ -206,34 +229,45 @@ class Trainer:
         progress: a tqdm bar per epoch; by default only when stdout is a terminal
             (no bar, silently, if tqdm is not installed).
         on_epoch_end: called with each epoch's record; returning True stops training.
+        schedulers: learning-rate schedulers that fit steps (do not step them yourself too),
+            and saves and restores with the checkpoints.
+        scheduler_interval: "epoch" (default) steps them once at the end of each epoch, as in
+            PyTorch's examples (StepLR(step_size=30) means 30 epochs); "step" steps them after
+            each optimizer step, for schedules counted in batches (warmup, one-cycle).
+        stop_on_nonfinite: stop with a FloatingPointError naming the epoch when its average
+            loss is NaN or infinite (checked where the loss is read anyway, once per epoch;
+            nothing is saved for that epoch). False trains on.
         checkpoint_dir: save a checkpoint there at the end of each epoch (epoch-<n>.npz:
             the model, the optimizers, this trainer, `schedulers`, the loader's shuffling
             state when it has one, and the random generator), keeping the newest
             `keep_last` (None keeps all). Needs a model with state_dict().
         resume: with checkpoint_dir, first load the newest good checkpoint there (a damaged
             one is skipped with a warning), so that running the same script again after a
-            crash continues where it stopped.
-        schedulers: schedulers to save and restore with the checkpoints (fit does not step
-            them: do that in the step function or on_epoch_end).
+            crash continues where it stopped. It prints what it resumed and keeps it in
+            self.resumed: {"path", "restored", "epoch", "target_epoch", "epochs_left",
+            "changed"}, where "restored" names the parts loaded (model, optimizers, ...) and
+            "changed" lists the hyperparameters whose saved values replaced those passed now.
 
         Each record: {"epoch": n, "train_loss": ..., **validate()}.
 
         fit trains until self.epoch reaches (self.epoch before resuming) + epochs: a fresh
-        Trainer resumed at epoch 7 of fit(..., epochs=20) trains epochs 8 to 20.
+        Trainer resumed at epoch 7 of fit(..., epochs=20) trains epochs 8 to 20, and one
+        resumed at epoch 20 trains none (and says so).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        epochs = check_count("epochs", epochs, low=1)
         if not callable(model_or_step):
             raise TypeError(f"fit() needs a model or a step function, got {model_or_step!r}")
         if loss_fn is not None and not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
+        schedulers = _checked_schedulers(schedulers, scheduler_interval)
+        stop_on_nonfinite = check_flag("stop_on_nonfinite", stop_on_nonfinite)
         tqdm = _tqdm_or_none(progress)
         last_epoch = self.epoch + epochs
         saving = None
         if checkpoint_dir is not None:
             saving = self._checkpointing(model_or_step, loader, schedulers, keep_last)
             if resume:
-                saving.load_latest(checkpoint_dir)
+                self._resume(saving, checkpoint_dir, schedulers, last_epoch)
         while self.epoch < last_epoch:
             number = self.epoch + 1
             _set_mode(model_or_step, "train")
@@ -242,7 +276,10 @@ class Trainer:
             batches = 0
             for batch in loader:
                 closure = _closure(model_or_step, loss_fn, batch)
+                steps_before = self.optimizer_steps
                 self.train_step(closure, batch_size=_batch_size(batch))
+                if scheduler_interval == "step" and self.optimizer_steps != steps_before:
+                    _step_all(schedulers)
                 batches += 1
                 if bar is not None:
                     bar.update(1)
@@ -253,19 +290,52 @@ class Trainer:
                     f"the loader gave no batches in epoch {number}: pass something that can "
                     "be iterated again each epoch (a list or a data loader, not a generator)"
                 )
-            record = {"epoch": number, "train_loss": self.epoch_avg_loss()}
+            steps_before = self.optimizer_steps
+            record = {"epoch": number, "train_loss": self.epoch_avg_loss()}  # may flush a step
+            if scheduler_interval == "step" and self.optimizer_steps != steps_before:
+                _step_all(schedulers)
+            if stop_on_nonfinite and not math.isfinite(record["train_loss"]):
+                self.history.append(record)
+                if bar is not None:
+                    bar.close()
+                raise FloatingPointError(_nonfinite_message(record, checkpoint_dir))
             if validate is not None:
                 record.update(_run_validation(model_or_step, validate))
+            if scheduler_interval == "epoch":
+                _step_all(schedulers)
             self.history.append(record)
             if bar is not None:
                 bar.set_postfix({k: v for k, v in record.items() if k != "epoch"})
                 bar.close()
             stop = on_epoch_end is not None and on_epoch_end(record) is True
-            if saving is not None:  # after on_epoch_end, which may step schedulers
+            if saving is not None:
                 saving.save_epoch(checkpoint_dir)
             if stop:
                 break
         return self.history
+
+    def _resume(self, saving, directory, schedulers, last_epoch: int) -> None:
+        """Load the newest checkpoint in `directory`, then print and keep what was resumed."""
+        before = _hyperparameters(self.optimizers, schedulers)
+        info = saving.load_latest(directory)
+        if info is None:
+            self.resumed = None
+            return
+        after = _hyperparameters(self.optimizers, schedulers)
+        changed = {
+            name: {"checkpoint": after[name], "passed": value}
+            for name, value in before.items()
+            if after.get(name) != value
+        }
+        self.resumed = {
+            "path": str(info.get("path")),
+            "restored": _restored_parts(info.get("contents", {})),
+            "epoch": self.epoch,
+            "target_epoch": last_epoch,
+            "epochs_left": max(0, last_epoch - self.epoch),
+            "changed": changed,
+        }
+        print(_resume_message(self.resumed), flush=True)
 
     def _checkpointing(self, model, loader, schedulers, keep_last) -> _Checkpointing:
         """Check fit's checkpoint arguments and gather what each checkpoint holds."""
@@ -275,14 +345,8 @@ class Trainer:
                 "state_dict()/load_state_dict() (an nn.Module) and loss_fn, not "
                 f"{type(model).__name__}"
             )
-        if keep_last is not None and (
-            isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
-        ):
-            raise ValueError(f"keep_last must be an integer >= 1 or None, got {keep_last!r}")
-        schedulers = [schedulers] if hasattr(schedulers, "state_dict") else list(schedulers)
-        for i, sched in enumerate(schedulers):
-            if not (hasattr(sched, "state_dict") and hasattr(sched, "load_state_dict")):
-                raise TypeError(f"schedulers[{i}] is a {type(sched).__name__}, not a scheduler")
+        if keep_last is not None:
+            keep_last = check_count("keep_last (or None: keep all)", keep_last, low=1)
         stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
         objects = {
             "model": model,
@@ -295,35 +359,66 @@ class Trainer:
 
     # ------------------------------------------------------------ saving and loading
     def state_dict(self) -> dict:
-        """{"epoch", "optimizer_steps", "history"}: plain Python values (JSON-friendly).
+        """{"epoch", "optimizer_steps", "history", "loss_sum", "loss_weight"}: plain Python
+        values (JSON-friendly).
 
-        The optimizers save their own state (opt.state_dict()); save at an epoch's end, as
-        micro-batches still being accumulated and the running loss are not part of it.
+        loss_sum and loss_weight are the running loss of the epoch in progress (0 at an
+        epoch's end), so that a checkpoint saved mid-epoch resumes with the same epoch
+        average; reading loss_sum waits for the device once. The optimizers save their own
+        state (opt.state_dict()). Micro-batches accumulated but not yet stepped are not
+        saved: with some pending, state_dict() refuses.
         """
+        if self._pending_count:
+            raise RuntimeError(
+                f"{self._pending_count} of {self.accumulate} accumulated micro-batches have not "
+                "been stepped yet, and their gradients cannot be saved: save right after an "
+                f"optimizer step (every {self.accumulate} train_step() calls) or at an "
+                "epoch's end"
+            )
         return {
             "epoch": self.epoch,
             "optimizer_steps": self.optimizer_steps,
             "history": [dict(record) for record in self.history],
+            "loss_sum": self._epoch_loss_sum(),
+            "loss_weight": self._loss_weight,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore epoch count, optimizer step count and history; checked before anything
-        changes. Any running loss or accumulated micro-batches are dropped."""
+    def check_state_dict(self, state: dict) -> dict:
+        """Check a state from state_dict(); return it prepared for apply_state_dict (a new
+        dict: the caller's is never kept). Raises naming the problem; changes nothing.
+        A state without loss_sum/loss_weight (saved before they existed) is an epoch's end."""
         if not isinstance(state, dict):
             raise TypeError(f"a Trainer state is a dict, not a {type(state).__name__}")
-        check_state_keys("the Trainer", {"epoch", "optimizer_steps", "history"}, state)
-        for key in ("epoch", "optimizer_steps"):
-            value = state[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"the Trainer state's {key!r} must be an integer >= 0")
+        state = {"loss_sum": 0.0, "loss_weight": 0.0, **state}
+        expected = {"epoch", "optimizer_steps", "history", "loss_sum", "loss_weight"}
+        check_state_keys("the Trainer", expected, state)
         history = state["history"]
         if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
             raise ValueError("the Trainer state's 'history' must be a list of dicts")
-        self.epoch = state["epoch"]
-        self.optimizer_steps = state["optimizer_steps"]
-        self.history = [dict(record) for record in history]
-        self._reset_epoch()
+        return {
+            "epoch": check_count("the Trainer state's 'epoch'", state["epoch"]),
+            "optimizer_steps": check_count(
+                "the Trainer state's 'optimizer_steps'", state["optimizer_steps"]
+            ),
+            "history": [dict(record) for record in history],
+            "loss_sum": check_number("the Trainer state's 'loss_sum'", state["loss_sum"]),
+            "loss_weight": check_number(
+                "the Trainer state's 'loss_weight'", state["loss_weight"], low=0.0
+            ),
+        }
+
+    def apply_state_dict(self, prepared: dict) -> None:
+        """Assign a state that check_state_dict() returned (cannot fail). Micro-batches
+        accumulated since are dropped; the running loss becomes the saved one."""
+        self.epoch = prepared["epoch"]
+        self.optimizer_steps = prepared["optimizer_steps"]
+        self.history = prepared["history"]
+        self._reset_epoch(prepared["loss_sum"], prepared["loss_weight"])
         self._reset_accumulation()
+
+    def load_state_dict(self, state: dict) -> None:
+        """check_state_dict(state), then apply_state_dict: all or nothing."""
+        self.apply_state_dict(self.check_state_dict(state))
 
     def __repr__(self) -> str:
         return (
@@ -362,6 +457,85 @@ class _Checkpointing:
             extra={"epoch": trainer.epoch},
             **self.objects,
         )
+
+
+def _checked_schedulers(schedulers, interval) -> list:
+    if interval not in SCHEDULER_INTERVALS:
+        raise ValueError(
+            f"scheduler_interval must be 'epoch' or 'step', got {interval!r}: 'epoch' steps "
+            "the schedulers once per epoch, 'step' after every optimizer step"
+        )
+    schedulers = [schedulers] if hasattr(schedulers, "state_dict") else list(schedulers)
+    for i, sched in enumerate(schedulers):
+        if not (hasattr(sched, "step") and hasattr(sched, "state_dict")):
+            raise TypeError(f"schedulers[{i}] is a {type(sched).__name__}, not a scheduler")
+    return schedulers
+
+
+def _step_all(schedulers) -> None:
+    for sched in schedulers:
+        sched.step()
+
+
+def _hyperparameters(optimizers, schedulers) -> dict:
+    """{"optimizers[0].lr": 0.001, "schedulers[0].gamma": 0.5, ...}: what a resume may change.
+
+    A scheduler's step count is progress, not a setting, and is left out."""
+    found = {}
+    for k, opt in enumerate(optimizers):
+        for name, value in opt._hyperparameters().items():
+            found[f"optimizers[{k}].{name}"] = value
+    for k, sched in enumerate(schedulers):
+        for name, value in sched.state_dict().items():
+            if name != "last_epoch" and isinstance(value, (int, float, str)):
+                found[f"schedulers[{k}].{name}"] = value
+    return found
+
+
+def _restored_parts(contents: dict) -> list[str]:
+    """["model", "optimizers[0]", ...]: the parts a checkpoint's contents say it holds."""
+    parts = []
+    for name, value in contents.items():
+        if value is True:
+            parts.append({"rng": "random generator"}.get(name, name))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts += [f"{name}[{k}]" for k in range(value)]
+    return parts
+
+
+def _resume_message(resumed: dict) -> str:
+    lines = [f"fit: resumed from {resumed['path']} at epoch {resumed['epoch']}"]
+    if resumed["epochs_left"] == 0:
+        lines[0] += (
+            f"; the run is already complete (it trains to epoch {resumed['target_epoch']}): "
+            "0 epochs to train. Pass a larger epochs= to train on, or another checkpoint_dir "
+            "to start again"
+        )
+    else:
+        left = resumed["epochs_left"]
+        lines[0] += f"; {left} epoch{'s' if left != 1 else ''} to train"
+        lines[0] += f" (to epoch {resumed['target_epoch']})"
+    if resumed["restored"]:
+        lines.append(f"  restored: {', '.join(resumed['restored'])}")
+    if resumed["changed"]:
+        lines.append(
+            "  the checkpoint's hyperparameters were kept over those passed now "
+            "(to use new ones, start in another checkpoint_dir or set them after fit resumes):"
+        )
+        for name, values in resumed["changed"].items():
+            lines.append(f"    {name} = {values['checkpoint']!r} (passed: {values['passed']!r})")
+    return "\n".join(lines)
+
+
+def _nonfinite_message(record: dict, checkpoint_dir) -> str:
+    epoch = record["epoch"]
+    text = f"the training loss of epoch {epoch} is {record['train_loss']}: training stopped"
+    if checkpoint_dir is not None:
+        text += f" (no checkpoint was saved for epoch {epoch}; the older ones are intact)"
+    return (
+        text + ". Lower the learning rate or clip the gradients (grad_clip=...); "
+        "pass stop_on_nonfinite=False to train on regardless"
+    )
 
 
 def _closure(model_or_step, loss_fn, batch):
