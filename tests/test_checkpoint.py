@@ -254,6 +254,29 @@ def test_partial_loads_and_options(tmp_path):
                      other.optimizers[0].state_dict().to_flat())  # fmt: skip
 
 
+def test_a_checkpoint_saved_mid_epoch_resumes_bit_for_bit(tmp_path):
+    """Saved after batch 2 of epoch 2 (3 batches an epoch), loaded into new objects: the
+    rest of epoch 2 and epoch 3 give exactly what the uninterrupted run gave."""
+    full = make_run("adamw")
+    train_epochs(full, 3)
+    first = make_run("adamw")
+    train_epochs(first, 1)
+    batches = iter(first.loader)  # 2 batches of epoch 2, then a save in the middle of it
+    for _ in range(2):
+        xb, yb = next(batches)
+        first.trainer.train_step(
+            lambda xb=xb, yb=yb: F.cross_entropy(first.model(xb), yb), batch_size=len(yb)
+        )
+        for sched in first.schedulers:
+            sched.step()
+    checkpoint.save(tmp_path / "mid.npz", **objects(first))
+    resumed = make_run("adamw", seed=5)
+    checkpoint.load(tmp_path / "mid.npz", **objects(resumed))
+    assert resumed.loader.state_dict()["next_batch"] == 2
+    train_epochs(resumed, 2)  # the last batch of epoch 2, then epoch 3
+    assert_identical(state_of(full), state_of(resumed))
+
+
 def test_a_nested_scheduler_round_trips(tmp_path):
     run = make_run("adam")
     run.schedulers = [optim.LinearWarmup(optim.CosineAnnealingLR(run.optimizers[0], T_max=9), 2)]
