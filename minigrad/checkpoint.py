@@ -426,7 +426,7 @@ class _VerifiedFile:
                 "minigrad checkpoints never contain pickles, so it is refused"
             )
         if not head.startswith(_ZIP_MAGIC):
-            looks = "text" if head.isascii() and head.decode("ascii").isprintable() else "data"
+            looks = "text" if all(32 <= b < 127 or b in b"\t\n\r" for b in head) else "data"
             raise self.corrupt(
                 f"it is not a zip of arrays written by mg.save: it starts with {head!r}, which "
                 f"looks like {looks}"
