@@ -5,11 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from golden import load
+from golden.gen_nn import ACTIVATIONS as ACTIVATION_GOLDEN
 
 import minigrad as mg
-from minigrad import backend
+from minigrad import backend, nn
 from minigrad.gradcheck import gradcheck
 from minigrad.nn import functional as F
+from minigrad.nn.functional._erf import erf
 
 
 def t64(array, device, requires_grad=True):
@@ -38,6 +41,10 @@ def np_gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
+def np_gelu(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
 # ---------------------------------------------------------------- activations
 # Inputs keep away from 0 where relu/leaky_relu have a kink.
 X = np.array([[-2.0, -0.7, 0.3], [1.5, -0.1, 2.2]])
@@ -47,7 +54,15 @@ ACTIVATIONS = {
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x)),
     "tanh": (F.tanh, np.tanh),
     "sigmoid": (F.sigmoid, lambda x: 1 / (1 + np.exp(-x))),
-    "gelu": (F.gelu, np_gelu_tanh),
+    "gelu": (F.gelu, np_gelu),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), np_gelu_tanh),
+    "silu": (F.silu, lambda x: x / (1 + np.exp(-x))),
+    "elu": (lambda x: F.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x))),
+    "softplus": (F.softplus, lambda x: np.log1p(np.exp(x))),
+    "softplus_threshold": (
+        lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+        lambda x: np.where(2 * x > 1, x, np.log1p(np.exp(2 * x)) / 2),
+    ),
     "softmax": (F.softmax, lambda x: np.exp(np_log_softmax(x))),
     "log_softmax": (F.log_softmax, np_log_softmax),
     "softmax_axis0": (lambda x: F.softmax(x, axis=0), lambda x: np.exp(np_log_softmax(x, 0))),
@@ -77,10 +92,58 @@ def test_activation_keeps_float32(name, device):
     assert out.sum().backward()[x].dtype == np.float32
 
 
-def test_gelu_is_close_to_the_exact_erf_form():
+def test_gelu_tanh_form_is_close_to_the_exact_default():
     x = np.linspace(-5, 5, 201)
-    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    assert np.abs(host(F.gelu(t64(x, "cpu"))) - exact).max() < 1e-3
+    tanh_form = host(F.gelu(t64(x, "cpu"), approximate="tanh"))
+    assert np.abs(tanh_form - np_gelu(x)).max() < 1e-3
+    with pytest.raises(ValueError, match="'none' or 'tanh'"):
+        F.gelu(t64(x, "cpu"), approximate="erf")
+
+
+def test_erf_is_within_one_ulp_of_math_erf_in_float64(device):
+    x = np.concatenate(
+        [np.linspace(-7, 7, 20001), [0.0, 1e-300, 2.0**-30, 0.84375, 1.25, 1 / 0.35, 6.0, 40.0]]
+    )
+    expected = np.vectorize(math.erf)(x)
+    got = host(erf(backend.to_device(x, device)))
+    assert (np.abs(got - expected) <= np.spacing(np.abs(expected))).all()
+    special = host(erf(backend.to_device(np.array([np.inf, -np.inf, np.nan]), device)))
+    assert special[0] == 1.0 and special[1] == -1.0 and np.isnan(special[2])
+    x32 = np.linspace(-8, 8, 20001, dtype=np.float32)
+    got32 = erf(backend.to_device(x32, device))
+    assert got32.dtype == np.float32
+    assert np.abs(host(got32) - np.vectorize(math.erf)(x32.astype(np.float64))).max() < 6e-7
+
+
+def test_float32_gelu_is_within_float32_rounding_of_the_exact_values(device):
+    x = np.linspace(-6, 6, 2001)
+    out = host(F.gelu(mg.tensor(x, device=device)))  # float32
+    assert out.dtype == np.float32
+    assert np.abs(out - np_gelu(x.astype(np.float32).astype(np.float64))).max() < 1e-6
+
+
+@pytest.mark.parametrize("name", ACTIVATION_GOLDEN)
+def test_activation_matches_pytorch(name, device):
+    fn, options = ACTIVATION_GOLDEN[name]
+    expected = load("nn").case(f"act_{name}")
+    x = t64(expected["x"], device)
+    out = getattr(F, fn)(x, **options)
+    np.testing.assert_allclose(host(out), expected["out"], rtol=1e-12, atol=1e-15)
+    grad = out.backward(backend.to_device(expected["gy"], device))[x]
+    np.testing.assert_allclose(host(grad), expected["grad.x"], rtol=1e-10, atol=1e-15)
+
+
+def test_activation_layers_have_pytorchs_arguments():
+    assert repr(nn.GELU()) == "GELU(approximate='none')"
+    assert nn.GELU("tanh").approximate == "tanh"
+    assert repr(nn.Softplus(beta=2)) == "Softplus(beta=2.0, threshold=20.0)"
+    assert repr(nn.ELU(0.5)) == "ELU(alpha=0.5)"
+    x = t64(X, "cpu")
+    np.testing.assert_allclose(host(nn.Softmax(dim=0)(x)), host(F.softmax(x, 0)))
+    np.testing.assert_allclose(host(nn.LogSoftmax(dim=-1)(x)), host(F.log_softmax(x, -1)))
+    np.testing.assert_allclose(host(nn.SiLU()(x)), host(F.silu(x)))
+    with pytest.raises(ValueError, match=r"nn.Softmax\(dim=-1\)"):
+        nn.Softmax()
 
 
 def test_log_softmax_is_stable_for_large_and_minus_inf_logits(device):
@@ -321,4 +384,4 @@ def test_against_pytorch_where_installed():
         np.testing.assert_allclose(loss.backward()[mine], ref_grad.numpy(), rtol=1e-10)
     x = torch.tensor(X)
     ref = torch.nn.functional.gelu(x, approximate="tanh").numpy()
-    np.testing.assert_allclose(host(F.gelu(t64(X, "cpu"))), ref, rtol=1e-12)
+    np.testing.assert_allclose(host(F.gelu(t64(X, "cpu"), approximate="tanh")), ref, rtol=1e-12)

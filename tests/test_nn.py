@@ -299,6 +299,14 @@ def test_flatten(device):
     assert nn.Flatten(1, 2)(x).shape == (2, 12, 5)
 
 
+def test_flatten_of_a_scalar_gives_shape_one_as_pytorch():
+    # issue 10: start % ndim divided by zero on a 0-d tensor
+    x = mg.tensor(3.0, requires_grad=True)
+    out = nn.Flatten(0, -1)(x)
+    assert out.shape == (1,)
+    assert out.sum().backward()[x].shape == ()
+
+
 # ---------------------------------------------------------------- init
 
 
@@ -385,3 +393,126 @@ def test_a_small_mlp_learns_by_plain_gradient_descent(device):
         first = loss.item() if first is None else first
     assert loss.item() < 0.3 * first
     assert F.accuracy(model(x), y) > 0.9
+
+
+# ---------------------------------------------------------------- buffers
+
+
+class WithBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.register_buffer("count", mg.zeros(2))
+        self.register_buffer("scratch", mg.ones(3), persistent=False)
+
+
+def test_buffers_are_in_state_dict_but_not_parameters():
+    m = WithBuffer()
+    assert [n for n, _ in m.named_parameters()] == ["lin.weight", "lin.bias"]
+    assert [n for n, _ in m.named_buffers()] == ["count", "scratch"]
+    assert list(m.state_dict()) == ["count", "lin.weight", "lin.bias"]  # own first, as PyTorch
+    outer = nn.Sequential(m)
+    assert "0.count" in outer.state_dict()
+
+
+def test_buffers_load_in_place_and_move_with_to(device):
+    m = WithBuffer()
+    count = m.count
+    state = m.state_dict()
+    state["count"] = np.array([5.0, 6.0])
+    m.load_state_dict(state)
+    assert m.count is count
+    np.testing.assert_array_equal(m.count.numpy(), [5.0, 6.0])
+    assert m.count.dtype == np.float32  # the buffer keeps its dtype
+    m.to(device)
+    assert m.count is count and m.count.device == device and m.scratch.device == device
+    np.testing.assert_array_equal(m.count.numpy(), [5.0, 6.0])
+
+
+def test_assigning_to_a_buffer_name_replaces_the_buffer():
+    m = WithBuffer()
+    m.count = mg.tensor([1.0, 2.0])
+    np.testing.assert_array_equal(m.state_dict()["count"], [1.0, 2.0])
+    with pytest.raises(TypeError, match="buffer 'count'"):
+        m.count = np.zeros(2)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        m.register_buffer("other", np.zeros(2))
+
+
+def test_check_state_dict_changes_nothing_and_load_is_all_or_nothing():
+    m = WithBuffer()
+    before = m.state_dict()
+    bad = dict(before, count=np.zeros(3))  # wrong shape, but lin.weight is fine
+    bad["lin.weight"] = before["lin.weight"] + 1
+    with pytest.raises(nn.StateDictError, match="wrong shape for count"):
+        m.check_state_dict(bad)
+    with pytest.raises(nn.StateDictError):
+        m.load_state_dict(bad)
+    np.testing.assert_array_equal(m.state_dict()["lin.weight"], before["lin.weight"])
+    good = dict(before, count=np.array([1.0, 1.0]))
+    prepared = m.check_state_dict(good)
+    np.testing.assert_array_equal(m.count.numpy(), [0.0, 0.0])  # checking changed nothing
+    m.apply_state_dict(prepared)
+    np.testing.assert_array_equal(m.count.numpy(), [1.0, 1.0])
+
+
+# ---------------------------------------------------------------- ModuleList, ModuleDict, apply
+
+
+def test_module_list_registers_its_modules():
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(2)])
+            self.layers.append(nn.Linear(2, 1))
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    m = Stack()
+    names = [n for n, _ in m.named_parameters()]
+    assert names[:2] == ["layers.0.weight", "layers.0.bias"] and names[-1] == "layers.2.bias"
+    assert len(m.layers) == 3 and m.layers[-1].out_features == 1
+    assert isinstance(m.layers[:2], nn.ModuleList) and len(m.layers[:2]) == 2
+    assert m(mg.ones(4, 2)).shape == (4, 1)
+    replacement = nn.Linear(2, 2, bias=False)
+    m.layers[0] = replacement
+    assert "layers.0.bias" not in dict(m.named_parameters())
+    assert list(m.layers)[0] is replacement  # replaced in place, not moved to the end
+    m.layers.insert(0, nn.Identity())
+    assert isinstance(m.layers[0], nn.Identity) and len(m.layers) == 4
+    with pytest.raises(IndexError, match="out of range"):
+        m.layers[7]
+    with pytest.raises(TypeError, match="holds Modules"):
+        m.layers.extend([nn.Identity(), "relu"])
+    assert len(m.layers) == 4  # nothing added
+    with pytest.raises(NotImplementedError, match="iterate"):
+        m.layers(mg.ones(1, 2))
+
+
+def test_module_dict_registers_by_name():
+    heads = nn.ModuleDict({"cls": nn.Linear(3, 2), "box": nn.Linear(3, 4)})
+    assert list(heads) == ["cls", "box"] and "cls" in heads and len(heads) == 2
+    assert [n for n, _ in heads.named_parameters()][0] == "cls.weight"
+    heads["extra"] = nn.Linear(3, 1)
+    assert heads["extra"].out_features == 1
+    del heads["extra"]
+    assert heads.keys() == ["cls", "box"]
+    with pytest.raises(KeyError, match="no module 'nope'"):
+        heads["nope"]
+
+
+def test_apply_visits_children_first_then_self():
+    seen = []
+    net = Net()
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Linear", "Linear", "Block", "ReLU", "Linear", "Net"]
+
+    def zero_linear(m):
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.weight)
+
+    net.apply(zero_linear)
+    assert not net.first.weight.numpy().any() and not net.block.inner.weight.numpy().any()

@@ -6,16 +6,26 @@ loss = nn.functional.cross_entropy(model(x), y)
 """
 
 from . import functional, init
+from .attention import MultiheadAttention
+from .conv import Conv2d
+from .embedding import Embedding
 from .layers import (
+    ELU,
     GELU,
     Dropout,
     Flatten,
     Identity,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
     Tanh,
 )
-from .module import Module, Parameter, StateDictError
+from .module import Module, ModuleDict, ModuleList, Parameter, StateDictError
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d

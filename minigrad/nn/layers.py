@@ -27,6 +27,11 @@ __all__ = [
     "Tanh",
     "Sigmoid",
     "GELU",
+    "SiLU",
+    "ELU",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
     "Dropout",
     "Flatten",
     "Identity",
@@ -152,13 +157,84 @@ class Sigmoid(Module):
 
 
 class GELU(Module):
-    """x * Phi(x) in the tanh approximation (see `functional.gelu`)."""
+    """x * Phi(x), Phi the normal CDF (exact, via erf, as PyTorch's default);
+    approximate="tanh" for the tanh form (see `functional.gelu`)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
 
     def forward(self, x):
-        return F.gelu(x)
+        return F.gelu(x, approximate=self.approximate)
 
     def extra_repr(self) -> str:
-        return "approximate='tanh'"
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (also called swish)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class ELU(Module):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta * x)) / beta, linear above `threshold` (a smooth ReLU)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class _SoftmaxBase(Module):
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        if dim is None:
+            # PyTorch guesses an axis (with a deprecation warning); minigrad asks.
+            raise ValueError(
+                f"{type(self).__name__}: give the axis, e.g. nn.{type(self).__name__}(dim=-1) "
+                "for the last one (PyTorch's implicit choice is deprecated)"
+            )
+        self.dim = int(dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
+    """exp(x) / sum(exp(x)) along `dim`: each slice becomes a probability distribution."""
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+
+class LogSoftmax(_SoftmaxBase):
+    """log(softmax(x)) along `dim`, computed stably."""
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
 
 
 class Dropout(Module):
@@ -188,6 +264,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x):
+        if x.ndim == 0:
+            return x.reshape(1)  # PyTorch: flattening a scalar gives shape (1,)
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         merged = int(np.prod(x.shape[start : end + 1]))
         shape = x.shape[:start] + (merged,) + x.shape[end + 1 :]

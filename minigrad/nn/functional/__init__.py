@@ -20,9 +20,25 @@ they sit on the hot path of every training step or because the composition is un
 from __future__ import annotations
 
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
-from .activations import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activations import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from .attention import scaled_dot_product_attention
+from .conv import conv2d
+from .embedding import embedding
 from .linear import linear
 from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .normalization import batch_norm, layer_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .regularization import accuracy, dropout
 
 __all__ = [
@@ -40,4 +56,15 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "dropout",
     "accuracy",
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "batch_norm",
+    "layer_norm",
+    "embedding",
+    "silu",
+    "elu",
+    "softplus",
+    "scaled_dot_product_attention",
 ]

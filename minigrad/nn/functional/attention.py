@@ -1,0 +1,113 @@
+"""scaled_dot_product_attention: each query position takes a weighted average of the values,
+weighted by how well its query matches every key. Written from ops (two batched matrix
+products and a masked softmax), so its backward comes from theirs.
+
+    q (..., L, E),  k (..., S, E),  v (..., S, Ev)       L queries, S keys/values
+    scores  = q @ k.mT * scale            (..., L, S)     scale = 1 / sqrt(E) by default
+    scores  = scores masked               bool mask: False -> -inf (that key takes no part)
+                                          float mask: added to the scores
+    weights = softmax(scores, dim=-1)     each row sums to 1
+    out     = weights @ v                 (..., L, Ev)
+
+is_causal=True masks every key after the query's own position (position i sees 0..i): what a
+language model needs, so that a token is predicted from the tokens before it only.
+
+    >>> q = k = v = mg.randn(2, 4, 10, 16)      # (batch, heads, positions, head dim)
+    >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    (2, 4, 10, 16)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import backend, ops
+from ...tensor import Tensor
+from ._common import _as_tensor
+from .activations import softmax
+from .regularization import dropout
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, keep, bias, dropout_p: float, scale: float):
+    """(out, weights) of softmax(q @ k.mT * scale + bias, masked to `keep`) @ v.
+
+    keep: a bool array (True = takes part) or None; bias: a float array or Tensor, or None.
+    """
+    scores = (q @ k.mT) * scale
+    if bias is not None:
+        scores = scores + bias
+    if keep is not None:
+        scores = ops.where(keep, scores, -math.inf)
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ v, weights
+
+
+def _causal_mask(length: int, source_length: int, like):
+    """(L, S) bool, True on and below the diagonal: query i sees keys 0..i (as torch.tril)."""
+    xp = backend.xp_of(like)
+    return xp.tril(xp.ones((length, source_length), dtype=bool))
+
+
+def _mask_array(fn: str, mask, like: Tensor):
+    """The mask as an array on `like`'s device (a Tensor's array, a list, a NumPy array)."""
+    array = mask.data if isinstance(mask, Tensor) else mask
+    if not hasattr(array, "dtype"):
+        array = np.asarray(array)
+    if backend.device_of(array) != like.device:
+        raise backend.DeviceError(
+            f"{fn}: attn_mask is on {backend.device_of(array)} but the inputs are on "
+            f"{like.device}; move it with .to(...)"
+        )
+    return array
+
+
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """softmax(query @ key.mT * scale + mask) @ value, with PyTorch's arguments and masks.
+
+    attn_mask: broadcastable to (..., L, S); bool: True = takes part (PyTorch's meaning),
+        float: added to the scores (use -inf to exclude). Not together with is_causal.
+    dropout_p: dropout on the attention weights (pass 0.0 in evaluation, as in PyTorch).
+    scale: defaults to 1 / sqrt(E), E = query.shape[-1].
+    A query whose every key is masked gets NaN, as in PyTorch's reference.
+    """
+    query, key, value = _as_tensor(query), _as_tensor(key), _as_tensor(value)
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ValueError("scaled_dot_product_attention: q, k and v need shape (..., L or S, E)")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: query {query.shape} and key {key.shape} must "
+            f"share the last axis, key and value {value.shape} the number of positions"
+        )
+    if is_causal and attn_mask is not None:
+        raise ValueError(
+            "scaled_dot_product_attention: give attn_mask or is_causal=True, not both "
+            "(as in PyTorch); combine them into one mask yourself if you need both"
+        )
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(
+            f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}"
+        )
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    keep = bias = None
+    if is_causal:
+        keep = _causal_mask(query.shape[-2], key.shape[-2], query.data)
+    elif attn_mask is not None:
+        mask = _mask_array("scaled_dot_product_attention", attn_mask, query)
+        if mask.dtype == bool:
+            keep = mask
+        else:
+            bias = attn_mask if isinstance(attn_mask, Tensor) else mask.astype(query.dtype)
+    out, _ = _attend(query, key, value, keep, bias, dropout_p, scale)
+    return out
