@@ -231,12 +231,14 @@ def _lock(file) -> bool:
     return True
 
 
-def _remove_stale_temporaries(path: Path) -> None:
+def _remove_stale_temporaries(path: Path, targets: str | None = None) -> None:
     """Delete what killed saves to `path` left behind, carefully: only names our own
-    temporary files have for this very target, only regular files, only ones older than
-    a minute, and only when no live process holds the lock a saver keeps while writing."""
+    temporary files have for this very target (or for any target whose name matches the
+    regular expression `targets`, in path's folder), only regular files, only ones older
+    than a minute, and only when no live process holds the lock a saver keeps while writing."""
     directory = path.parent if str(path.parent) else Path(".")
-    ours = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
+    target = targets if targets is not None else re.escape(path.name)
+    ours = re.compile(r"\." + f"(?:{target})" + r"\.[a-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
     now = datetime.now(timezone.utc).timestamp()
     try:
         names = os.listdir(directory)
@@ -1028,6 +1030,9 @@ def save_epoch(directory, epoch: int, keep_last: int | None = 3, **objects) -> P
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = save(directory / f"epoch-{epoch:06d}.npz", **objects)
+    # A save killed mid-write left a temporary of *its* epoch file, which no later save of
+    # this run writes again: sweep those of every epoch file.
+    _remove_stale_temporaries(path, targets=_EPOCH_FILE.pattern[1:-1])
     if keep_last is not None:
         for old in epoch_checkpoints(directory)[:-keep_last]:
             old.unlink(missing_ok=True)

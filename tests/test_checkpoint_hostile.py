@@ -365,3 +365,18 @@ def test_stale_temporary_cleanup_touches_only_ours(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         [*others, "c.npz", ".c.npz.folder00.tmp", ".c.npz.writing0.tmp"]
     )
+
+
+def test_save_epoch_sweeps_what_killed_saves_of_earlier_epochs_left(tmp_path):
+    """A save killed while writing epoch 5 leaves a temporary of epoch-000005.npz, a name
+    the run never saves again once it has moved on: the next epoch's save removes it."""
+    run = make_run("adam")
+    left = [".epoch-000005.npz.abcdefgh.tmp", ".epoch-000002.npz.zz_99xyz.tmp"]
+    kept = [".notes.npz.abcdefgh.tmp", ".epoch-000005.npz.abcdefgh.tmp.bak", "epoch-x.npz"]
+    for name in left + kept:
+        (tmp_path / name).write_bytes(b"PK")
+        age(tmp_path / name)
+    young = ".epoch-000004.npz.justnow_.tmp"  # a save that may still be starting
+    (tmp_path / young).write_bytes(b"PK")
+    checkpoint.save_epoch(tmp_path, 6, **objects(run))
+    assert sorted(os.listdir(tmp_path)) == sorted([*kept, young, "epoch-000006.npz"])
