@@ -3,6 +3,11 @@
     make bench                                    # or: python benchmarks/bench_cpu.py
     python benchmarks/bench_cpu.py --quick        # a smoke run: small sizes, few runs
     python benchmarks/bench_cpu.py --out results.json
+    python benchmarks/bench_cpu.py --save-results # update benchmarks/results/bench_cpu.json
+
+The JSON goes to runs/bench_cpu.json (ignored by git) unless --out says where: a run on your
+machine never changes a tracked file. --save-results writes the repository's published
+results in benchmarks/results/ instead, on purpose.
 
 Each case (see cpu_cases.py) is one computation done three ways, measured side by side in
 the same run:
@@ -11,7 +16,8 @@ the same run:
     torch     PyTorch on the CPU, with as many threads as NumPy's BLAS uses ("not installed"
               where PyTorch is absent: it is never a requirement);
     numpy     the computation written by hand in plain NumPy, the floor for any NumPy
-              framework (no graph, no checks, in-place where natural).
+              framework (no graph, no checks, in-place where natural); "-" for the model
+              cases (a LeNet-5 and a tiny GPT training step, see model_cases.py).
 
 Timing: the contenders take turns (minigrad, torch, numpy, minigrad, ..., five turns each),
 so that whatever else the machine does slows all three alike. A turn starts with untimed
@@ -41,10 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cpu_cases as cases  # noqa: E402
+import model_cases  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"  # tracked: written only with --save-results
+RUNS = ROOT / "runs"  # ignored by git: where a run writes by default
 MIN_RUN_SECONDS = 1e-3  # a timed run of a short case repeats it until it lasts this long
 # (turns per contender, seconds of timed runs per turn, seconds of untimed calls before each)
 TIMING = {"full": (5, 0.25, 0.15), "quick": (2, 0.02, 0.02)}
@@ -171,6 +180,8 @@ def plan(quick: bool, torch) -> list[tuple[str, str, Callable]]:
             (f"{opt} step", big_name, lambda opt=opt: cases.optimizer_step(torch, opt, [(big,)]))
         )
     rows += [
+        ("LeNet-5 step", "1x28x28, batch 64", lambda: model_cases.lenet_step(torch, 64)),
+        ("tiny GPT step", "32 x 32 chars", lambda: model_cases.gpt_step(torch)),
         ("engine", "tiny graph", lambda: cases.tiny_graph(torch)),
         ("engine", "1,000-op chain", lambda: cases.op_chain(torch)),
     ]
@@ -180,9 +191,9 @@ def plan(quick: bool, torch) -> list[tuple[str, str, Callable]]:
 # ---------------------------------------------------------------- output
 
 
-def format_time(seconds: float | None) -> str:
+def format_time(seconds: float | None, missing: str = "-") -> str:
     if seconds is None:
-        return "not installed"
+        return missing
     for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -203,7 +214,8 @@ def table(results: list[dict], threads: int, torch_installed: bool) -> str:
         r = [row["ratios"]["minigrad/torch"], row["ratios"]["minigrad/numpy"]]
         lines.append(
             f"{row['group'] + ', ' + row['case']:<32}{format_time(t['minigrad']):>11}"
-            f"{format_time(t['torch']):>15}{format_time(t['numpy']):>11}"
+            f"{format_time(t['torch'], '-' if torch_installed else 'not installed'):>15}"
+            f"{format_time(t['numpy']):>11}"
             + "".join(f"{'-' if x is None else f'{x:.2f}x':>10}" for x in r)
         )
     lines.append(
@@ -215,9 +227,20 @@ def table(results: list[dict], threads: int, torch_installed: bool) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(RESULTS / "bench_cpu.json"))
+    parser.add_argument("--out", help="where to write the JSON (default: runs/bench_cpu.json)")
+    parser.add_argument(
+        "--save-results",
+        action="store_true",
+        help="write benchmarks/results/bench_cpu.json (the tracked, published results)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, few runs (a smoke run)")
     args = parser.parse_args(argv)
+    if args.save_results and args.out:
+        parser.error("give --out or --save-results, not both")
+    if args.save_results:
+        args.out = str(RESULTS / "bench_cpu.json")
+    elif args.out is None:
+        args.out = str(RUNS / "bench_cpu.json")
 
     mg.set_default_device("cpu")
     threads, threads_source = blas_threads()

@@ -14,14 +14,19 @@ at a time, and *returns* the gradients in a GradientStore (minigrad has no `.gra
 
 Run it:  python examples/01_autograd_basics.py
 It prints the gradients, checks them against the formulas above and against finite
-differences, and prints the graph as Graphviz DOT text (paste it into `dot -Tpng` or any
-online Graphviz viewer to see the picture).
+differences, and prints the graph as Graphviz DOT text. Where Graphviz is installed (the
+`dot` program: `apt install graphviz`, `brew install graphviz`) it also draws the graph to
+runs/autograd/graph.png (--out changes the folder); without it, paste the text into any
+online Graphviz viewer to see the picture.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +34,19 @@ import minigrad as mg
 from minigrad.viz import to_dot
 
 
-def scalar_example() -> None:
+def draw(dot_text: str, out: Path) -> None:
+    """Render the DOT text to a PNG with Graphviz's `dot`, where it is installed."""
+    dot = shutil.which("dot")
+    if dot is None:
+        print("   (Graphviz's `dot` is not installed: the text above is the picture's source)")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "graph.dot").write_text(dot_text)
+    subprocess.run([dot, "-Tpng", str(out / "graph.dot"), "-o", str(out / "graph.png")], check=True)
+    print(f"   drew the graph to {out / 'graph.png'}")
+
+
+def scalar_example(out: Path) -> None:
     print("1. A scalar expression: z = x * y + exp(x) at x = 2, y = 3")
     x = mg.tensor(2.0, requires_grad=True, name="x")
     y = mg.tensor(3.0, requires_grad=True, name="y")
@@ -49,7 +66,9 @@ def scalar_example() -> None:
     numeric = (f(2 + eps) - f(2 - eps)) / (2 * eps)
     print(f"   finite difference (f(x+h) - f(x-h)) / 2h = {numeric:.5f}")
     print("\n   The graph that backward() walked, as DOT text:")
-    print("   " + to_dot(z).replace("\n", "\n   "))
+    dot_text = to_dot(z)
+    print("   " + dot_text.replace("\n", "\n   "))
+    draw(dot_text, out)
 
 
 def array_example() -> None:
@@ -82,9 +101,10 @@ def reuse_example() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="(nothing to shorten here)")
-    parser.parse_args(argv)
+    parser.add_argument("--out", default="runs/autograd", help="folder for graph.png")
+    args = parser.parse_args(argv)
     np.set_printoptions(precision=4, suppress=True)
-    scalar_example()
+    scalar_example(Path(args.out))
     array_example()
     reuse_example()
     return 0

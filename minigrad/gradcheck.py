@@ -75,7 +75,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
     out = fn(*inputs)
     if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+        hint = ""
+        if hasattr(out, "values"):  # the (values, indices) pair of x.max(dim) or x.min(dim)
+            hint = " (x.max(dim) gives (values, indices): return its .values)"
+        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}{hint}")
     if out.dtype != np.float64:
         raise ValueError(
             f"gradcheck: fn returned dtype {out.dtype}; the output must stay float64 for the "

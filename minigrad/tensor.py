@@ -6,8 +6,8 @@ the gradient of the result to the gradients of the inputs (the chain rule, one o
 `loss.backward()` walks that graph from the loss back to the leaves and returns a
 `GradientStore` holding dloss/dleaf for every leaf tensor with `requires_grad=True`.
 
-The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in `ops.py`, one floor up, which
-installs them as Tensor methods when it is imported.
+The ops themselves (`+`, `@`, `exp`, `sum`, ...) live in the `ops/` package, one floor up,
+which installs them as Tensor methods when it is imported.
 """
 
 from __future__ import annotations
@@ -20,8 +20,15 @@ from . import backend
 from .gradients import GradientStore
 from .random import generator
 
-_next_id = itertools.count()  # stable ids for every tensor: the GradientStore's keys
+# Stable ids for every tensor, the GradientStore's keys. They count up, so an id is also a
+# clock: a tensor with a larger id was made later.
+_next_id = itertools.count()
 _grad_enabled = True
+# In-place changes (x += 1, x.zero_(), ...) read the same clock: a changed tensor keeps the
+# time of its latest change in `_version`, and `_last_change` is the latest of all. An op's
+# input changed after the op ran has _version > the op's result id; backward() looks for
+# that only when _last_change > that id, one integer comparison per node otherwise.
+_last_change = -1
 
 
 class no_grad:
@@ -49,6 +56,46 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+class set_grad_enabled:
+    """Turn graph building on or off: `mg.set_grad_enabled(False)` at once, or as a context
+    manager (`with mg.set_grad_enabled(is_training): ...`) that restores the previous mode."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+
+def _mark_changed(t: Tensor) -> None:
+    """Record that t's values were changed in place, and when (checked by backward)."""
+    global _last_change
+    _last_change = t._version = next(_next_id)
+
+
+class _Size(int):
+    """The element count (NumPy's `x.size`) that is also PyTorch's `x.size(dim=None)`:
+    `x.size` is 24, `x.size()` is (2, 3, 4), `x.size(1)` is 3."""
+
+    def __new__(cls, count: int, shape: tuple):
+        out = super().__new__(cls, count)
+        out._shape = shape
+        return out
+
+    def __call__(self, dim: int | None = None):
+        if dim is None:
+            return self._shape
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(f"size({dim}): dim out of range for shape {self._shape}")
+        return self._shape[dim]
+
+
 class Tensor:
     """An n-dimensional array on the CPU (NumPy) or GPU (CuPy) that can record its history.
 
@@ -67,6 +114,7 @@ class Tensor:
         "_parents",
         "_backward",
         "_op",
+        "_version",  # when it was last changed in place; unset if never
         "__weakref__",
     )
 
@@ -114,8 +162,24 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> _Size:
+        """The number of elements as an int (NumPy's `size`); called, the shape (PyTorch's
+        `size()`): `x.size() == x.shape`, `x.size(0) == x.shape[0]`."""
+        return _Size(self.data.size, self.data.shape)
+
+    def numel(self) -> int:
+        """The number of elements (PyTorch's name)."""
+        return int(self.data.size)
+
+    @property
+    def grad(self):
+        raise AttributeError(
+            "minigrad tensors have no .grad: gradients are values. backward() returns them:\n"
+            "    grads = loss.backward()      # a GradientStore\n"
+            "    grads[w]                     # dloss/dw, an array shaped like w\n"
+            "so there is nothing to accumulate and nothing to zero between steps "
+            "(no zero_grad); pass the store to opt.step(grads)"
+        )
 
     @property
     def device(self) -> str:
@@ -135,6 +199,17 @@ class Tensor:
                 "use .any() or .all() on .numpy()"
             )
         return bool(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the values of a CPU tensor (a GPU tensor says to call .numpy())."""
+        if backend.is_gpu_array(self.data):
+            raise TypeError(
+                "this tensor is on the GPU; NumPy cannot read it directly. Call t.numpy() "
+                "(or t.cpu().numpy()) to copy it to the host"
+            )
+        if copy:
+            return self.data.astype(dtype or self.data.dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         values = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ")
@@ -158,13 +233,39 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
+    def tolist(self):
+        """The values as (nested) Python lists of numbers (syncs with the GPU)."""
+        return backend.to_numpy(self.data).tolist()
+
     def detach(self) -> Tensor:
         """A tensor sharing the same array, cut off from the graph (no gradient flows back)."""
         return Tensor(self.data)
 
-    def to(self, device: str) -> Tensor:
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Turn gradient tracking of this leaf on (or off), in place; returns the tensor."""
+        if not self.is_leaf:
+            raise RuntimeError(
+                "requires_grad_() works on leaves only; this tensor was made by "
+                f"'{self._op}'. Use .detach().requires_grad_() for a new leaf"
+            )
+        if requires_grad and self.data.dtype.kind != "f":
+            raise ValueError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def _to_device(self, device: str) -> Tensor:
         """A copy of this tensor on `device` (not differentiable across the move)."""
         return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+
+    def cpu(self) -> Tensor:
+        """This tensor on the CPU (itself when it is there already)."""
+        return self if self.device == backend.CPU else self._to_device(backend.CPU)
+
+    def cuda(self) -> Tensor:
+        """This tensor on the GPU (itself when it is there already)."""
+        return self if self.device == backend.GPU else self._to_device(backend.GPU)
 
     # ------------------------------------------------------------ backward
     def backward(self, grad=None) -> GradientStore:
@@ -200,6 +301,7 @@ class Tensor:
 
         grads = {self.id: grad}  # gradients flowing into each node, summed over its users
         store_arrays: set[int] = set()
+        last_change = _last_change
         for node in reversed(self._topological_order()):
             g = grads.pop(node.id, None)
             if node._backward is None:  # a leaf
@@ -207,6 +309,8 @@ class Tensor:
                 continue
             if g is None:
                 continue
+            if last_change > node.id:  # something changed in place after this op ran
+                _check_unchanged(node)
             for parent, parent_grad in zip(node._parents, node._backward(g)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
@@ -237,6 +341,20 @@ class Tensor:
                 if parent.requires_grad and parent.id not in visited:
                     stack.append((parent, False))
         return order
+
+
+def _check_unchanged(node: Tensor) -> None:
+    """Raise if an input (or the result) of a recorded op was changed in place after the op:
+    its backward would read the new values and compute a wrong gradient."""
+    for t in (node, *node._parents):
+        if getattr(t, "_version", -1) > node.id:
+            what = "its result" if t is node else f"its input {t.name or f'of shape {t.shape}'}"
+            raise RuntimeError(
+                f"backward(): {what} was changed in place (+=, add_, zero_, ...) after "
+                f"'{node._op}' used it, so the gradient would be computed from the wrong "
+                "values. Change a copy instead (y = x + 1, or x.clone()), or run the "
+                "in-place change after backward()"
+            )
 
 
 def _own_gradient(grad, leaf: Tensor, seen: set[int]):
@@ -339,3 +457,20 @@ def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Evenly spaced values as in numpy.arange; int64 for integer arguments, else float32."""
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     return tensor(values, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor that shares `array`'s memory and keeps its dtype (PyTorch's from_numpy):
+    changing one changes the other. `mg.tensor(array)` copies instead (and makes float32)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+# dtype names as PyTorch spells them: mg.tensor(x, dtype=mg.float64), x.to(mg.float16)
+float16 = half = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = long = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)

@@ -1,12 +1,17 @@
-"""clip_grad_norm: the global 2-norm, in-place scaling, the non-finite check."""
+"""clip_grad_norm and clip_grad_value: PyTorch's numbers (golden), in-place scaling, the
+non-finite check, and all-or-nothing changes."""
+
+import math
 
 import numpy as np
 import pytest
+from golden import load
+from golden.gen_clip import NORM_CASES, VALUE_CASES
 
 import minigrad as mg
 from minigrad import backend
 from minigrad.gradients import GradientStore
-from minigrad.optim import clip_grad_norm
+from minigrad.optim import clip_grad_norm, clip_grad_value
 
 
 def store(device, dtype=np.float32, scale=1.0):
@@ -99,16 +104,66 @@ def test_the_gpu_path_returns_a_device_array():
     assert norm.item() == pytest.approx(clip_grad_norm(cpu_grads, 1.0).item(), rel=1e-6)
 
 
-def test_matches_torch():
-    torch = pytest.importorskip("torch")
-    params, grads = store("cpu", np.float64, scale=3.0)
-    tensors = []
-    for p in params:
-        t = torch.zeros(p.shape, dtype=torch.float64, requires_grad=True)
-        t.grad = torch.from_numpy(grads[p].copy())
-        tensors.append(t)
-    expected = torch.nn.utils.clip_grad_norm_(tensors, max_norm=2.0)
-    norm = clip_grad_norm(grads, 2.0)
-    assert norm.item() == pytest.approx(expected.item(), rel=1e-12)
-    for p, t in zip(params, tensors):
-        np.testing.assert_allclose(grads[p], t.grad.numpy(), rtol=1e-12)
+def golden_store(device):
+    golden = load("clip")
+    arrays = [golden[f"grads/{i}"] for i in range(3)]
+    params = [
+        mg.zeros(*a.shape, dtype="float64", device=device, requires_grad=True) for a in arrays
+    ]
+    store = GradientStore(
+        {p.id: backend.to_device(a.copy(), device) for p, a in zip(params, arrays)}
+    )
+    return params, store
+
+
+@pytest.mark.parametrize("name", sorted(NORM_CASES))
+def test_clip_grad_norm_matches_pytorch(name, device):
+    norm_type, max_norm = NORM_CASES[name]
+    case = load("clip").case(name)
+    params, grads = golden_store(device)
+    norm = clip_grad_norm(grads, max_norm, norm_type=norm_type, error_if_nonfinite=False)
+    assert norm.device == device
+    np.testing.assert_allclose(norm.item(), case["norm"], rtol=1e-12)
+    for i, p in enumerate(params):
+        np.testing.assert_allclose(backend.to_numpy(grads[p]), case[str(i)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_CASES))
+def test_clip_grad_value_matches_pytorch(name, device):
+    case = load("clip").case(name)
+    params, grads = golden_store(device)
+    assert clip_grad_value(grads, VALUE_CASES[name]) is None
+    for i, p in enumerate(params):
+        np.testing.assert_array_equal(backend.to_numpy(grads[p]), case[str(i)])
+
+
+@pytest.mark.parametrize("clip", ["norm", "value"])
+def test_a_read_only_gradient_changes_no_gradient(clip):
+    """Issue 12: clipping used to scale the gradients before the read-only one, then raise."""
+    params, grads = store("cpu", scale=10.0)
+    grads[params[1]].flags.writeable = False  # the second one: the first would be changed
+    before = host(grads)
+    with pytest.raises(ValueError, match="read-only array.*no gradient was changed"):
+        if clip == "norm":
+            clip_grad_norm(grads, 1.0)
+        else:
+            clip_grad_value(grads, 0.1)
+    assert all(np.array_equal(host(grads)[k], before[k]) for k in before)
+
+
+def test_infinity_norm_is_the_largest_magnitude(device):
+    params, grads = store(device, scale=3.0)
+    largest = max(np.abs(g).max() for g in host(grads).values())
+    assert clip_grad_norm(grads, 1e9, norm_type=math.inf).item() == pytest.approx(largest)
+
+
+def test_bad_norm_type_and_clip_value():
+    _, grads = store("cpu")
+    with pytest.raises(ValueError, match="norm_type must be > 0"):
+        clip_grad_norm(grads, 1.0, norm_type=0)
+    with pytest.raises(ValueError, match="norm_type must be >= 0"):
+        clip_grad_norm(grads, 1.0, norm_type=-2)
+    with pytest.raises(ValueError, match="clip_value must be >= 0"):
+        clip_grad_value(grads, -1.0)
+    with pytest.raises(TypeError, match="GradientStore"):
+        clip_grad_value([1.0], 1.0)

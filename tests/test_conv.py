@@ -4,7 +4,7 @@ loop reference over random shapes (hypothesis), the layers' arguments, on every 
 import numpy as np
 import pytest
 from golden import load
-from golden.gen_nn import CONV, POOL
+from golden.gen_nn import CONV, POOL, upstream
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +28,7 @@ def check_against_golden(case, fn, names, device):
     inputs = [t64(golden[n], device) for n in names]
     out = fn(*inputs)
     np.testing.assert_allclose(host(out), golden["out"], rtol=1e-10, atol=1e-12)
-    grads = out.backward(backend.to_device(golden["gy"], device))
+    grads = out.backward(backend.to_device(upstream(golden["out"].shape), device))
     for name, t in zip(names, inputs):
         np.testing.assert_allclose(host(grads[t]), golden[f"grad.{name}"], rtol=1e-10, atol=1e-12)
 
@@ -268,7 +268,9 @@ def pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad=True):
                 rows = i * s[0] - p[0] + d[0] * np.arange(k[0])
                 cols = j * s[1] - p[1] + d[1] * np.arange(k[1])
                 rows, cols = rows[(rows >= 0) & (rows < h)], cols[(cols >= 0) & (cols < w)]
-                out[:, :, i, j] = x[:, :, rows[:, None], cols[None, :]].max(axis=(2, 3))
+                window = x[:, :, rows[:, None], cols[None, :]]
+                # a window that holds only padding is -inf, as in PyTorch
+                out[:, :, i, j] = window.max(axis=(2, 3)) if window.size else -np.inf
             else:
                 h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
                 h1, w1 = min(h0 + k[0], h + p[0]), min(w0 + k[1], w + p[1])
@@ -308,3 +310,16 @@ def test_pooling_equals_the_loop_definition(kind, h, w, k, s, p, d, ceil_mode, c
         out = F.avg_pool2d(t64(x, "cpu"), k, s, p, ceil_mode, count_include_pad)
     expected = pool_loops(x, kind, k, s, p, d, ceil_mode, count_include_pad)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+
+
+def test_a_float64_batch_into_a_float32_layer_is_an_error_naming_both_dtypes():
+    x64 = mg.randn(2, 3, 5, 5, dtype=np.float64)
+    with pytest.raises(TypeError, match="input is float64 but the weight is float32"):
+        nn.Conv2d(3, 2, 3)(x64)
+    with pytest.raises(TypeError, match="batch_norm: the input is float64"):
+        nn.BatchNorm2d(3)(x64)
+    with pytest.raises(TypeError, match="layer_norm: the input is float64"):
+        nn.LayerNorm(5)(x64)
+    q = mg.randn(2, 3, 4)
+    with pytest.raises(TypeError, match="the key is float64"):
+        F.scaled_dot_product_attention(q, mg.randn(2, 3, 4, dtype=np.float64), q)

@@ -16,7 +16,7 @@ def f64(data, device="cpu", requires_grad=True, name=None):
     return mg.tensor(data, dtype="float64", device=device, requires_grad=requires_grad, name=name)
 
 
-# Ops a student might write, with Tensor._from_op as ops.py does; some with planted mistakes.
+# Ops a student might write, with Tensor._from_op as minigrad/ops/ does; some with planted mistakes.
 def square(a, factor=2.0):
     """a**2, whose backward is factor * a * g (correct for factor = 2)."""
     return Tensor._from_op(a.data**2, (a,), lambda g: (factor * a.data * g,), "square")
@@ -164,6 +164,11 @@ def test_fn_must_return_a_tensor():
         gradcheck(lambda t: 1.0, [f64([1.0])])
 
 
+def test_fn_returning_max_dims_pair_is_told_to_return_values():
+    with pytest.raises(TypeError, match=r"return its \.values"):
+        gradcheck(lambda t: t.max(dim=0), [f64([1.0, 2.0])])
+
+
 def test_eps_must_be_positive():
     with pytest.raises(ValueError, match="eps must be positive"):
         gradcheck(lambda t: t * 2, [f64([1.0])], eps=0)
@@ -173,7 +178,7 @@ def test_eps_must_be_positive():
 
 
 def test_to_dot_of_a_small_graph():
-    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    x = mg.tensor([1.0, 2.0], dtype="float64", requires_grad=True, name="x")
     w = mg.tensor([[1.0], [2.0]], dtype="float64", requires_grad=True, name="w")
     h = x * x
     out = (h @ w).sum()
@@ -184,9 +189,9 @@ def test_to_dot_of_a_small_graph():
             "digraph minigrad {",
             "  rankdir=LR;",
             "  node [fontname=monospace];",
-            f'  t{x.id} [shape=box, label="x\\n(2,) float32"{filled}];',
+            f'  t{x.id} [shape=box, label="x\\n(2,) float64"{filled}];',
             f'  t{w.id} [shape=box, label="w\\n(2, 1) float64"{filled}];',
-            f'  t{h.id} [shape=box, label="(2,) float32"];',
+            f'  t{h.id} [shape=box, label="(2,) float64"];',
             f'  op{h.id} [shape=ellipse, label="mul"];',
             f"  t{x.id} -> op{h.id};",
             f"  t{x.id} -> op{h.id};",

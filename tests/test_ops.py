@@ -53,6 +53,7 @@ def np_logsumexp(x, axis=None, keepdims=False):
 COND = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, True]])
 INDEX = np.array([[0, 1], [1, 0]])
 MASK = np.array([True, False, True, True])
+GATHER = np.array([[0, 3], [1, 1], [2, 0]])
 
 
 def same(fn):
@@ -150,10 +151,14 @@ OPS = [
     case("mean-axis", same(lambda a: a.mean(axis=1)), ((2, 3, 4), N)),
     case("mean-axes-keepdims", same(lambda a: a.mean(axis=(0, -1), keepdims=True)), ((2, 3, 4), N)),
     case("max", same(lambda a: a.max()), ((3, 4), N)),
-    case("max-axis", same(lambda a: a.max(axis=1)), ((3, 4, 2), N)),
-    case("max-keepdims", same(lambda a: a.max(axis=0, keepdims=True)), ((3, 4), N)),
+    case("max-axis", (lambda a: a.amax(axis=1), lambda x: x.max(axis=1)), ((3, 4, 2), N)),
+    case(
+        "max-keepdims",
+        (lambda a: a.amax(dim=0, keepdim=True), lambda x: x.max(axis=0, keepdims=True)),
+        ((3, 4), N),
+    ),
     case("min", same(lambda a: a.min()), ((3, 4), N)),
-    case("min-axes", same(lambda a: a.min(axis=(0, 2))), ((3, 4, 2), N)),
+    case("min-axes", (lambda a: a.amin(axis=(0, 2)), lambda x: x.min(axis=(0, 2))), ((3, 4, 2), N)),
     case("logsumexp", (mg.logsumexp, np_logsumexp), ((3, 4), N)),
     case(
         "logsumexp-axis",
@@ -238,6 +243,150 @@ OPS = [
         ((2, 3), N),
         ((2, 3), N),
     ),
+    # PyTorch's names (issue 10): math
+    case("sin", (mg.sin, np.sin), ((2, 3), N)),
+    case("cos", (lambda a: a.cos(), np.cos), ((2, 3), N)),
+    case("clamp-min", (lambda a: a.clamp(min=0.1), lambda x: np.clip(x, 0.1, None)), ((3, 4), N)),
+    case(
+        "clamp-both", (lambda a: mg.clamp(a, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5)), ((5,), N)
+    ),
+    case("var-dim", (lambda a: a.var(dim=1), lambda x: x.var(axis=1, ddof=1)), ((3, 4), N)),
+    case("var-all-correction0", (lambda a: a.var(correction=0), np.var), ((3, 4), N)),
+    case(
+        "std-keepdim",
+        (lambda a: a.std(0, keepdim=True), lambda x: x.std(axis=0, ddof=1, keepdims=True)),
+        ((3, 4), N),
+    ),
+    case(
+        "std-unbiased-false-axis",
+        (lambda a: a.std(axis=(0, 2), unbiased=False), lambda x: x.std(axis=(0, 2))),
+        ((2, 3, 4), N),
+    ),
+    case("prod-dim", (lambda a: a.prod(dim=1), lambda x: x.prod(axis=1)), ((3, 4), N)),
+    case("prod-all", (mg.prod, np.prod), ((2, 3), N)),
+    case(
+        "prod-keepdim",
+        (lambda a: a.prod(0, keepdim=True), lambda x: x.prod(0, keepdims=True)),
+        ((3, 2), N),
+    ),
+    case("cumsum", (lambda a: a.cumsum(dim=1), lambda x: x.cumsum(axis=1)), ((3, 4), N)),
+    case("cumsum-neg", (lambda a: mg.cumsum(a, -1), lambda x: x.cumsum(axis=-1)), ((2, 3, 4), N)),
+    case("max-dim-values", (lambda a: a.max(dim=1).values, lambda x: x.max(axis=1)), ((3, 4), N)),
+    case(
+        "min-dim-keepdim",
+        (lambda a: a.min(0, keepdim=True)[0], lambda x: x.min(axis=0, keepdims=True)),
+        ((3, 4), N),
+    ),
+    case(
+        "softmax-dim0",
+        (lambda a: a.softmax(dim=0), lambda x: np.exp(x) / np.exp(x).sum(0)),
+        ((3, 4), N),
+    ),
+    case(
+        "log-softmax",
+        (
+            lambda a: mg.log_softmax(a, dim=-1),
+            lambda x: x - np_logsumexp(x, axis=-1, keepdims=True),
+        ),
+        ((2, 3, 4), N),
+    ),
+    # PyTorch's names: indexing
+    case(
+        "gather",
+        (
+            lambda a: a.gather(1, mg.tensor(GATHER, device=a.device)),
+            lambda x: np.take_along_axis(x, GATHER, axis=1),
+        ),
+        ((3, 4), N),
+    ),
+    case(
+        "gather-dim0-smaller-index",
+        (lambda a: mg.gather(a, 0, GATHER), lambda x: np.take_along_axis(x[:, :2], GATHER, 0)),
+        ((4, 3), N),
+    ),
+    case(
+        "masked-fill",
+        (
+            lambda a: a.masked_fill(mg.tensor(MASK, device=a.device), 2.0),
+            lambda x: np.where(MASK, 2.0, x),
+        ),
+        ((3, 4), N),
+    ),
+    # PyTorch's names: shapes
+    case("view", same(lambda a: a.reshape(4, -1)), ((2, 3, 4), N)),
+    case("view-method", (lambda a: a.view(4, 6), lambda x: x.reshape(4, 6)), ((2, 3, 4), N)),
+    case("unsqueeze", (lambda a: a.unsqueeze(1), lambda x: np.expand_dims(x, 1)), ((2, 3), N)),
+    case("unsqueeze-end", (lambda a: a.unsqueeze(-1), lambda x: x[..., None]), ((2, 3), N)),
+    case("squeeze", (lambda a: a.squeeze(), np.squeeze), ((2, 1, 3, 1), N)),
+    case("squeeze-dim", (lambda a: a.squeeze(1), lambda x: x.squeeze(1)), ((2, 1, 1), N)),
+    case("squeeze-not-1", (lambda a: a.squeeze(0), lambda x: x), ((2, 3), N)),
+    case("flatten", (lambda a: a.flatten(), lambda x: x.reshape(-1)), ((2, 3, 4), N)),
+    case("flatten-1", (lambda a: mg.flatten(a, 1), lambda x: x.reshape(2, -1)), ((2, 3, 4), N)),
+    case("flatten-0d", (lambda a: a.flatten(), lambda x: x.reshape(1)), ((), N)),
+    case(
+        "expand",
+        (lambda a: a.expand(2, -1, 4), lambda x: np.broadcast_to(x, (2, 3, 4))),
+        ((3, 1), N),
+    ),
+    case("repeat", (lambda a: a.repeat(2, 3), lambda x: np.tile(x, (2, 3))), ((2, 3), N)),
+    case(
+        "repeat-new-dim", (lambda a: a.repeat(2, 1, 2), lambda x: np.tile(x, (2, 1, 2))), ((3,), N)
+    ),
+    case("flip", (lambda a: a.flip(0), lambda x: x[::-1]), ((3, 4), N)),
+    case("flip-dims", (lambda a: mg.flip(a, (0, -1)), lambda x: x[::-1, :, ::-1]), ((2, 3, 4), N)),
+    case(
+        "split-chunk",
+        (
+            lambda a: a.split(2, dim=1)[1] * a.chunk(2, 1)[0].sum(),
+            lambda x: x[:, 2:4] * x[:, :3].sum(),
+        ),
+        ((2, 5), N),
+    ),
+    case(
+        "split-sizes",
+        (lambda a: mg.split(a, [1, 2], dim=0)[1], lambda x: x[1:]),
+        ((3, 2), N),
+    ),
+    case(
+        "cat-dim",
+        (lambda *t: mg.cat(t, dim=1), lambda *x: np.concatenate(x, axis=1)),
+        ((2, 1), N),
+        ((2, 3), N),
+    ),
+    case(
+        "stack-dim",
+        (lambda *t: mg.stack(t, dim=1), lambda *x: np.stack(x, 1)),
+        ((2,), N),
+        ((2,), N),
+    ),
+    case(
+        "pad",
+        (lambda a: mg.pad(a, (1, 2)), lambda x: np.pad(x, ((0, 0), (1, 2)))),
+        ((2, 3), N),
+    ),
+    case(
+        "pad-two-dims-value",
+        (
+            lambda a: mg.pad(a, (0, 1, 2, 0), value=-1.0),
+            lambda x: np.pad(x, ((0, 0), (2, 0), (0, 1)), constant_values=-1.0),
+        ),
+        ((2, 3, 4), N),
+    ),
+    case(
+        "pad-crop",
+        (lambda a: mg.pad(a, (-1, 1)), lambda x: np.pad(x[:, 1:], ((0, 0), (0, 1)))),
+        ((2, 3), N),
+    ),
+    # 0-d and empty tensors
+    case("sum-0d-dim0", (lambda a: a.sum(dim=0), lambda x: x), ((), N)),
+    case("mean-0d-dim-neg", (lambda a: a.mean(-1, keepdim=True), lambda x: x), ((), N)),
+    case("softmax-0d", (lambda a: a.softmax(0), lambda x: np.ones(())), ((), N)),
+    case("sum-empty", (lambda a: a.sum(dim=0), lambda x: x.sum(axis=0)), ((0, 3), N)),
+    case("softmax-empty", (lambda a: a.softmax(-1), lambda x: x), ((0, 3), N)),
+    case("cumsum-empty", (lambda a: a.cumsum(0), lambda x: x), ((0,), N)),
+    case(
+        "cat-empty", (lambda *t: mg.cat(t), lambda *x: np.concatenate(x)), ((0, 2), N), ((1, 2), N)
+    ),
     # compositions: gradients flowing through several ops
     case(
         "mlp-layer",
@@ -300,11 +449,26 @@ FLOAT32_OPS = [
     pytest.param(lambda a: mg.relu(a) * 2, id="relu"),
     pytest.param(lambda a: a.mean(axis=0), id="mean"),
     pytest.param(lambda a: a.logsumexp(axis=1), id="logsumexp"),
-    pytest.param(lambda a: a.max(axis=1), id="max"),
+    pytest.param(lambda a: a.amax(axis=1), id="amax"),
+    pytest.param(lambda a: a.max(dim=1).values, id="max-dim"),
     pytest.param(lambda a: mg.maximum(a, 0.0), id="maximum-scalar"),
     pytest.param(lambda a: mg.where(a > 0, a, 0.0), id="where-scalar"),
     pytest.param(lambda a: a[[0, 0]], id="getitem"),
     pytest.param(lambda a: a @ a.T, id="matmul"),
+    pytest.param(lambda a: a * np.float64(2.5) - np.float32(1) / np.array(4.0), id="numpy-scalars"),
+    pytest.param(lambda a: a ** mg.tensor(2.0, dtype="float64", device=a.device), id="pow-0d-f64"),
+    pytest.param(lambda a: a.abs() ** 0.0 + a.abs() ** np.float64(1.5), id="pow-scalar-0"),
+    pytest.param(lambda a: a.sin() + a.cos(), id="sin-cos"),
+    pytest.param(lambda a: a.clamp(min=np.float64(0.0)), id="clamp-numpy-bound"),
+    pytest.param(lambda a: a.var(dim=1) + a.std(), id="var-std"),
+    pytest.param(lambda a: a.prod(dim=1) + a.cumsum(1)[:, -1], id="prod-cumsum"),
+    pytest.param(lambda a: a.softmax(dim=0) + mg.log_softmax(a, dim=1), id="softmax"),
+    pytest.param(lambda a: a.gather(1, mg.tensor([[0], [1], [3]], device=a.device)), id="gather"),
+    pytest.param(
+        lambda a: mg.pad(a, (1, 1)).masked_fill(mg.tensor(True, device=a.device), 0.5),
+        id="pad-fill",
+    ),
+    pytest.param(lambda a: a.unsqueeze(0).expand(2, 3, 4).repeat(1, 2, 1).flip(0), id="shapes"),
 ]
 
 
@@ -345,7 +509,8 @@ KINKS = [
     pytest.param(mg.abs, [-1.0, 0.0, 2.0], [-1.0, 0.0, 1.0], id="abs-at-0"),
     pytest.param(lambda a: a.clip(-1.0, 1.0), [-1.0, 1.0, 3.0], [1.0, 1.0, 0.0], id="clip-bounds"),
     pytest.param(lambda a: a.max(), [3.0, 1.0, 3.0], [0.5, 0.0, 0.5], id="max-tie"),
-    pytest.param(lambda a: a.min(axis=0), [1.0, 1.0, 1.0], [1 / 3, 1 / 3, 1 / 3], id="min-tie"),
+    pytest.param(lambda a: a.amin(dim=0), [1.0, 1.0, 1.0], [1 / 3, 1 / 3, 1 / 3], id="amin-tie"),
+    pytest.param(lambda a: a.min(dim=0).values, [1.0, 1.0, 1.0], [1.0, 0, 0], id="min-dim-tie"),
     pytest.param(lambda a: mg.maximum(a, 1.0), [1.0, 0.0, 2.0], [0.5, 0.0, 1.0], id="maximum-tie"),
     pytest.param(lambda a: mg.minimum(a, 1.0), [1.0, 0.0, 2.0], [0.5, 1.0, 0.0], id="minimum-tie"),
 ]
@@ -509,13 +674,13 @@ def test_matmul_rejects_0d_operands():
     [
         pytest.param(lambda a: a.sum(axis=2), id="sum-2"),
         pytest.param(lambda a: a.mean(axis=-3), id="mean--3"),
-        pytest.param(lambda a: a.max(axis=(0, 5)), id="max-tuple"),
+        pytest.param(lambda a: a.amax(axis=(0, 5)), id="amax-tuple"),
         pytest.param(lambda a: a.logsumexp(axis=2), id="logsumexp"),
         pytest.param(lambda a: a.transpose(0, 2), id="transpose"),
     ],
 )
 def test_an_axis_out_of_range_raises_instead_of_wrapping_around(fn):
-    with pytest.raises(ValueError, match="out of range for a tensor with 2 dimensions"):
+    with pytest.raises(IndexError, match="out of range for a tensor with 2 dimensions"):
         fn(mg.zeros(2, 3))
 
 
@@ -578,8 +743,8 @@ def shape_axis_keepdims(draw):
 REDUCTIONS = {
     "sum": (ops.sum, np.sum),
     "mean": (ops.mean, np.mean),
-    "max": (ops.max, np.max),
-    "min": (ops.min, np.min),
+    "amax": (ops.amax, np.max),
+    "amin": (ops.amin, np.min),
     "logsumexp": (ops.logsumexp, np_logsumexp),
 }
 
@@ -598,6 +763,92 @@ def test_reductions_match_numpy_for_any_axis_and_gradcheck(name, spec, device):
     assert gradcheck(lambda t: fn(t, axis=axis, keepdims=keepdims), tensors)
 
 
+@st.composite
+def shape_and_dim(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+    low = -max(len(shape), 1)
+    return shape, draw(st.integers(low, -low - 1)), draw(st.booleans())
+
+
+ONE_DIM_OPS = {
+    "var": (
+        lambda t, d, k: t.var(dim=d, keepdim=k, correction=0),
+        lambda x, d, k: x.var(axis=d if x.ndim else None, keepdims=k and x.ndim > 0),
+    ),
+    "prod": (
+        lambda t, d, k: t.prod(d, keepdim=k),
+        lambda x, d, k: x.prod(axis=d if x.ndim else None, keepdims=k and x.ndim > 0),
+    ),
+    "cumsum": (lambda t, d, k: t.cumsum(d), lambda x, d, k: np.cumsum(x, axis=d) if x.ndim else x),
+    "softmax": (
+        lambda t, d, k: t.softmax(d),
+        lambda x, d, k: np.exp(x - np_logsumexp(x, axis=d if x.ndim else None, keepdims=True)),
+    ),
+    "max-values": (
+        lambda t, d, k: t.max(d, keepdim=k).values,
+        lambda x, d, k: x.max(axis=d if x.ndim else None, keepdims=k and x.ndim > 0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_DIM_OPS))
+@HYPOTHESIS
+@given(spec=shape_and_dim())
+def test_one_dim_ops_match_numpy_for_any_shape_and_dim_and_gradcheck(name, spec, device):
+    fn, np_fn = ONE_DIM_OPS[name]
+    shape, dim, keepdim = spec
+    arrays, tensors = leaves([(shape, N)], device)
+    out = fn(tensors[0], dim, keepdim)
+    expected = np_fn(arrays[0], dim, keepdim)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    assert gradcheck(lambda t: fn(t, dim, keepdim), tensors)
+
+
+SHAPE_OPS = {
+    "unsqueeze": (lambda t, d: t.unsqueeze(d), lambda x, d: np.expand_dims(x, d)),
+    "flatten-from": (
+        lambda t, d: t.flatten(d),
+        lambda x, d: x.reshape(x.shape[: d % x.ndim] + (-1,)) if x.ndim else x.reshape(1),
+    ),
+    "flip": (lambda t, d: t.flip(d), lambda x, d: np.flip(x, d) if x.ndim else x),
+    "repeat": (
+        lambda t, d: t.repeat(*[2] * t.ndim, 2),
+        lambda x, d: np.tile(x, [2] * (x.ndim + 1)),
+    ),
+    "expand": (
+        lambda t, d: t.expand(3, *t.shape),
+        lambda x, d: np.broadcast_to(x, (3,) + x.shape),
+    ),
+    "pad-last": (
+        lambda t, d: mg.pad(t, (1, 2)) if t.ndim else t * 1,
+        lambda x, d: np.pad(x, [(0, 0)] * (x.ndim - 1) + [(1, 2)]) if x.ndim else x,
+    ),
+    "split-2": (
+        lambda t, d: mg.cat(t.split(2, dim=d)[::-1], dim=d) if t.ndim else t * 1,
+        lambda x, d: (
+            np.concatenate(np.split(x, range(2, x.shape[d], 2), d)[::-1], d) if x.ndim else x
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPE_OPS))
+@HYPOTHESIS
+@given(spec=shape_and_dim())
+def test_shape_ops_match_numpy_for_any_shape_and_gradcheck(name, spec, device):
+    fn, np_fn = SHAPE_OPS[name]
+    shape, dim, _ = spec
+    if name == "unsqueeze":
+        dim = max(min(dim, len(shape)), -len(shape) - 1)
+    arrays, tensors = leaves([(shape, N)], device)
+    out = fn(tensors[0], dim)
+    expected = np_fn(arrays[0], dim)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    assert gradcheck(lambda t: fn(t, dim), tensors)
+
+
 def test_transpose_has_pytorchs_meaning_and_points_to_permute():
     x = mg.tensor(np.arange(6.0).reshape(2, 3))
     assert x.transpose(0, 1).shape == (3, 2)  # NumPy's transpose(0, 1) would leave it (2, 3)
@@ -606,7 +857,7 @@ def test_transpose_has_pytorchs_meaning_and_points_to_permute():
         mg.zeros(2, 3, 4).transpose(1, 0, 2)
     with pytest.raises(TypeError, match=r"two dims"):
         x.transpose()
-    with pytest.raises(ValueError, match=r"repeat an axis"):
+    with pytest.raises(ValueError, match=r"name an axis twice"):
         mg.zeros(2, 3).permute(0, 0)
     with pytest.raises(ValueError, match=r"needs 3 dims"):
         mg.zeros(2, 3, 4).permute(0, 1)

@@ -188,10 +188,11 @@ def test_repr_names_the_gpu():
     assert "device='gpu'" in repr(mg.tensor([1.0], device="gpu"))
 
 
-def test_to_makes_a_new_leaf_on_the_device(device):
+def test_to_makes_a_new_leaf_on_another_device_and_returns_itself_on_its_own(device):
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     y = x.to(device)
-    assert y.device == device and y.requires_grad and y.is_leaf and y.id != x.id
+    assert y.device == device and y.requires_grad and y.is_leaf
+    assert (y is x) == (device == "cpu")  # PyTorch's to(): the tensor itself when nothing changes
     assert y.numpy().tolist() == [1.0, 2.0]
     back = y.to("cpu")
     assert back.device == "cpu" and back.numpy().tolist() == [1.0, 2.0]

@@ -1,5 +1,8 @@
 """minigrad.nn: layers, Module/Parameter, initialization and losses.
 
+Layers by file: layers.py (Linear, activations, Dropout, Flatten), conv.py (Conv2d),
+pooling.py, norm.py (BatchNorm, LayerNorm), embedding.py, attention.py; docs/layers.md.
+
 from minigrad import nn
 model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 loss = nn.functional.cross_entropy(model(x), y)

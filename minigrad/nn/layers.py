@@ -126,7 +126,16 @@ class Sequential(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    inplace=True is accepted, as PyTorch code writes it, and changes nothing: minigrad's
+    activations always return a new tensor (the same values; PyTorch's in-place form only
+    saves memory). The same holds for LeakyReLU, ELU, SiLU and Dropout.
+    """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x):
         return F.relu(x)
@@ -135,9 +144,10 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """x where x > 0, else negative_slope * x."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)  # accepted, changes nothing (see ReLU)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -176,6 +186,10 @@ class GELU(Module):
 class SiLU(Module):
     """x * sigmoid(x) (also called swish)."""
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)  # accepted, changes nothing (see ReLU)
+
     def forward(self, x):
         return F.silu(x)
 
@@ -183,9 +197,10 @@ class SiLU(Module):
 class ELU(Module):
     """x where x > 0, else alpha * (exp(x) - 1)."""
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = float(alpha)
+        self.inplace = bool(inplace)  # accepted, changes nothing (see ReLU)
 
     def forward(self, x):
         return F.elu(x, self.alpha)
@@ -243,8 +258,9 @@ class Dropout(Module):
     In eval mode (`model.eval()`) it passes its input through unchanged.
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
+        self.inplace = bool(inplace)  # accepted, changes nothing (see ReLU)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
         self.p = float(p)

@@ -6,9 +6,20 @@ opt.step(loss.backward())      # takes its parameters' gradients out of the stor
 """
 
 from .adam import Adam, AdamW
-from .clip import clip_grad_norm
+from .clip import clip_grad_norm, clip_grad_value
 from .optimizer import Optimizer, OptimizerState
-from .schedulers import CosineAnnealingLR, ExponentialLR, LinearWarmup, LRScheduler, StepLR
+from .plateau import ReduceLROnPlateau
+from .scheduler_base import LRScheduler
+from .schedulers import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearWarmup,
+    MultiStepLR,
+    OneCycleLR,
+    SequentialLR,
+    StepLR,
+)
 from .sgd import SGD
 from .trainer import Trainer
 
@@ -20,9 +31,15 @@ __all__ = [
     "AdamW",
     "LRScheduler",
     "StepLR",
+    "MultiStepLR",
     "ExponentialLR",
+    "LambdaLR",
     "CosineAnnealingLR",
+    "OneCycleLR",
     "LinearWarmup",
+    "SequentialLR",
+    "ReduceLROnPlateau",
     "clip_grad_norm",
+    "clip_grad_value",
     "Trainer",
 ]

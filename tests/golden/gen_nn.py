@@ -1,9 +1,10 @@
 """PyTorch's numbers for the nn layers: convolution, pooling, normalization, embedding,
 activations and attention (float64, small shapes).
 
-Each case records the inputs, a fixed upstream gradient `gy`, the output and the gradient of
-sum(out * gy) with respect to every input. The case tables below are plain data, read by the
-tests too (`from golden.gen_nn import CONV`), so a case is described in one place.
+Each case records the inputs, the output and the gradient of sum(out * gy) with respect to
+every input, gy = upstream(out.shape) (fixed values, not stored). The case tables below are
+plain data, read by the tests too (`from golden.gen_nn import CONV`), so a case is described
+in one place.
 """
 
 from __future__ import annotations
@@ -88,14 +89,21 @@ ATTENTION = {
 MHA_EMBED, MHA_HEADS = 6, 2
 
 
+def upstream(shape) -> np.ndarray:
+    """The upstream gradient gy of every case: fixed values, computed again by the tests, so
+    the file does not store them (every entry of an .npz costs a few hundred bytes)."""
+    return np.cos(0.7 * np.arange(int(np.prod(shape)))).reshape(shape) + 0.1
+
+
 def _record(out, inputs: dict, rng) -> dict:
-    """out, gy, and grad.<name> of sum(out * gy) for every input that requires a gradient."""
+    """out, and grad.<name> of sum(out * gy), gy = upstream(out.shape), for every input that
+    requires a gradient."""
     import torch
 
-    gy = torch.tensor(rng.standard_normal(tuple(out.shape)))
+    gy = torch.tensor(upstream(tuple(out.shape)))
     needs = {k: v for k, v in inputs.items() if v.requires_grad}
     grads = torch.autograd.grad(out, list(needs.values()), gy)
-    fields = {"out": out.detach().numpy(), "gy": gy.numpy()}
+    fields = {"out": out.detach().numpy()}
     fields.update({k: v.detach().numpy() for k, v in inputs.items()})
     fields.update({f"grad.{k}": g.numpy() for k, g in zip(needs, grads)})
     return fields

@@ -19,6 +19,7 @@ they sit on the hot path of every training step or because the composition is un
 
 from __future__ import annotations
 
+from ...ops import pad  # F.pad, as in PyTorch (the op lives with the shape ops)
 from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
 from .activations import (
     elu,
@@ -36,8 +37,17 @@ from .attention import scaled_dot_product_attention
 from .conv import conv2d
 from .embedding import embedding
 from .linear import linear
-from .losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from .losses import cross_entropy, nll_loss
 from .normalization import batch_norm, layer_norm
+from .pointwise_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+)
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .regularization import accuracy, dropout
 
@@ -53,8 +63,14 @@ __all__ = [
     "cross_entropy",
     "nll_loss",
     "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "kl_div",
     "dropout",
+    "pad",
     "accuracy",
     "conv2d",
     "max_pool2d",

@@ -125,26 +125,13 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return _elementwise("softplus", x, forward, derivative)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(x)) = x - logsumexp(x), computed stably as one op.
-
-    The maximum is subtracted before exp, so large logits (1e4) do not overflow, and a
-    logit of -inf gives log-probability -inf and gradient g there (no NaN).
-    Backward: dx = g - softmax(x) * sum(g, axis).
-    """
-    x = _as_tensor(x)
-    xd = x.data
-    xp = backend.xp_of(xd)
-    m = xd.max(axis=axis, keepdims=True)
-    shifted = xd - m
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-
-    def backward(g):
-        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-
-    return Tensor._from_op(out, (x,), backward, "log_softmax")
+def log_softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """log(softmax(x)) along `dim` (the last when None), stably, as one op: `ops.log_softmax`,
+    also the method x.log_softmax(dim)."""
+    return ops.log_softmax(x, dim, axis=axis)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along `axis`, as exp(log_softmax(x)) so it is stable too."""
-    return ops.exp(log_softmax(x, axis=axis))
+def softmax(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim` (the last when None): `ops.softmax`, also the method
+    x.softmax(dim)."""
+    return ops.softmax(x, dim, axis=axis)

@@ -26,6 +26,7 @@ import numpy as np
 from ... import backend, ops
 from ...tensor import Tensor
 from ._common import _as_tensor
+from ._dtypes import check_same_dtype
 from .activations import softmax
 from .regularization import dropout
 
@@ -90,6 +91,7 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: query {query.shape} and key {key.shape} must "
             f"share the last axis, key and value {value.shape} the number of positions"
         )
+    check_same_dtype("scaled_dot_product_attention", query, key=key, value=value)
     if is_causal and attn_mask is not None:
         raise ValueError(
             "scaled_dot_product_attention: give attn_mask or is_causal=True, not both "

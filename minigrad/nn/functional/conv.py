@@ -37,6 +37,7 @@ import numbers
 from ... import backend
 from ...tensor import Tensor
 from ._common import _as_tensor
+from ._dtypes import check_same_dtype
 
 
 def _pair(fn: str, name: str, value, low: int) -> tuple[int, int]:
@@ -134,6 +135,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             f"conv2d: the input is on {backend.device_of(x)} but the weight is on "
             f"{backend.device_of(w)}; move the batch or the model (model.to(...))"
         )
+    check_same_dtype("conv2d", x, weight=w, bias=None if bias is None else bias.data)
     n, c, h, wd = x.shape
     oc, cg, kh, kw = w.shape
     if not isinstance(groups, numbers.Integral) or groups < 1 or c % groups or oc % groups:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import backend
+from ...ops import check_same_dtype
 from ...tensor import Tensor
 from ._common import _as_tensor
 
@@ -14,6 +15,8 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         dx = g @ W,  dW = g.T @ x,  db = g summed over M.
     One node instead of three (transpose, matmul, add), and dx is not computed at all for
     an input that needs no gradient (the data batch).
+    x must have W's dtype: a float64 batch for a float32 model raises (convert with
+    x.float()) instead of computing silently in float64, as PyTorch.
     """
     x = _as_tensor(x)
     xd, w = x.data, weight.data
@@ -22,6 +25,8 @@ def linear(x, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {xd.shape} has {xd.shape[-1] if xd.ndim else 0} features, "
             f"the weight of shape {w.shape} expects {w.shape[1]}"
         )
+    if xd.dtype != w.dtype:
+        check_same_dtype("linear", xd, w, ("input", "weight"))
     if backend.device_of(xd) != backend.device_of(w):
         raise backend.DeviceError(
             f"linear: the input is on {backend.device_of(xd)} but the weight is on "

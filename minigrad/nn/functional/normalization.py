@@ -26,6 +26,7 @@ import numbers
 from ... import backend
 from ...tensor import Tensor
 from ._common import _as_tensor
+from ._dtypes import check_same_dtype
 
 
 def _normalize(x, axes: tuple, eps: float):
@@ -94,6 +95,7 @@ def batch_norm(
     x = input.data
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *), got shape {x.shape}")
+    check_same_dtype("batch_norm", x, weight=weight, bias=bias)
     axes = (0,) + tuple(range(2, x.ndim))
     shape = _kept(x, axes)
     parents = tuple(t for t in (input, weight, bias) if t is not None)
@@ -167,6 +169,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
             f"layer_norm: the input's last axes {x.shape[max(x.ndim - k, 0) :]} must equal "
             f"normalized_shape {normalized_shape} (input shape {x.shape})"
         )
+    check_same_dtype("layer_norm", x, weight=weight, bias=bias)
     axes = tuple(range(x.ndim - k, x.ndim))  # statistics axes: the normalized ones
     outer = tuple(range(x.ndim - k))  # the parameters are shared over these
     x_hat, inv_std, _, _ = _normalize(x, axes, eps)

@@ -43,8 +43,8 @@ def _pool_setup(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
     if x.ndim != 4:
         raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     kernel = _pair(fn, "kernel_size", kernel_size, 1)
-    # stride=None (or []) means stride = kernel_size, as in PyTorch
-    stride = kernel if stride is None or stride == [] else _pair(fn, "stride", stride, 1)
+    # stride=None means stride = kernel_size, as in PyTorch
+    stride = kernel if stride is None else _pair(fn, "stride", stride, 1)
     padding = _pair(fn, "padding", padding, 0)
     dilation = _pair(fn, "dilation", dilation, 1)
     for p, k, d in zip(padding, kernel, dilation):
@@ -125,7 +125,9 @@ def max_pool2d(
     def backward(g):
         # The winners are found again here rather than stored in forward: forward then does
         # only the maxima, and a pass of compares costs about what storing them would.
-        dxpad = (xp.empty if covering else xp.zeros)(xpad.shape, dtype=g.dtype)
+        # *_like keeps the input's memory layout (a conv's output is channels-first in
+        # memory), so that the gradient flowing on to the conv needs no reordering copy.
+        dxpad = (xp.empty_like if covering else xp.zeros_like)(xpad, dtype=g.dtype)
         for k, wins in first_winners():
             if disjoint:
                 xp.multiply(g, wins, out=dxpad[window_slice(k)])
@@ -199,7 +201,7 @@ def avg_pool2d(
 
     def backward(g):
         share = g * scale
-        dxpad = xp.zeros(xpad.shape, dtype=g.dtype)
+        dxpad = xp.zeros_like(xpad, dtype=g.dtype)  # in the input's memory layout
         for u, v in offsets:
             rs, cs = _offset_slices(u, v, oh, ow, stride, dilation)
             dxpad[:, :, rs, cs] += share
@@ -220,11 +222,10 @@ def _window_sizes(size, out, kernel, stride, pad, count_include_pad) -> np.ndarr
 
 def _adaptive_matrix(size: int, out: int, dtype) -> np.ndarray:
     """(out, size): row i averages input [floor(i*size/out), ceil((i+1)*size/out))."""
-    matrix = np.zeros((out, size), dtype=dtype)
-    for i in range(out):  # a loop over output rows of a small matrix, built once per call
-        start, end = (i * size) // out, -(-(i + 1) * size // out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
+    rows = np.arange(out)[:, None]
+    start, end = (rows * size) // out, -(-(rows + 1) * size // out)
+    inside = (np.arange(size) >= start) & (np.arange(size) < end)
+    return (inside / (end - start)).astype(dtype)
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:

@@ -34,12 +34,37 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 
 def accuracy(logits, targets) -> float:
-    """The fraction of rows whose largest logit is at the target class (a Python float)."""
+    """The fraction of rows whose largest logit is at the target class (a Python float).
+
+    logits (N, C), targets (N,) ints in [0, C). A target outside [0, C) raises an IndexError
+    (it could never be predicted, so the accuracy would be silently too low); so do 0 rows
+    (an accuracy over nothing is undefined). Reading the result is one device sync anyway, so
+    the checks are made on the GPU too.
+
+        >>> F.accuracy(mg.tensor([[0.1, 2.0], [3.0, 0.0]]), [1, 1])
+        0.5
+    """
     scores = logits.data if isinstance(logits, Tensor) else logits
     t = targets.data if isinstance(targets, Tensor) else targets
     if not backend.is_gpu_array(t):
         t = backend.to_device(np.asarray(t), backend.device_of(scores))
-    if scores.shape[:1] != t.shape[:1]:
-        raise ValueError(f"accuracy: {scores.shape[0]} rows of logits but {t.shape[0]} targets")
+    if scores.ndim != 2:
+        raise ValueError(f"accuracy: logits must have shape (N, C), got {scores.shape}")
+    n, c = scores.shape
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"accuracy: targets must be integer class indices, got dtype {t.dtype}")
+    if t.shape != (n,):
+        raise ValueError(
+            f"accuracy: {n} rows of logits need targets of shape ({n},), got {t.shape}"
+        )
+    if n == 0:
+        raise ValueError(
+            "accuracy: there are no rows (N = 0); an accuracy over nothing is undefined"
+        )
+    low, high = int(t.min()), int(t.max())
+    if low < 0 or high >= c:
+        raise IndexError(
+            f"accuracy: target {low if low < 0 else high} is out of range for {c} classes [0, {c})"
+        )
     predicted = scores.argmax(axis=-1)
     return float((predicted == t).mean())
