@@ -314,6 +314,12 @@ def load(
     optimizers = _as_list(_default_optimizers(optimizers, trainer), "optimizers")
     schedulers = _as_list(schedulers, "schedulers")
     loaders = _as_list(loaders, "loaders")
+    _check_loadable(model, "model")
+    _check_loadable(trainer, "trainer")
+    for what, objects in (("optimizers", optimizers), ("schedulers", schedulers),
+                          ("loaders", loaders)):  # fmt: skip
+        for i, obj in enumerate(objects):
+            _check_loadable(obj, f"{what}[{i}]")
     with _VerifiedFile(path) as file:
         _check_counts(path, file.meta["contents"], model, optimizers, trainer, schedulers,
                       loaders)  # fmt: skip
@@ -335,9 +341,7 @@ def load(
             checked.append(_check_part(file, f"loader.{k}", loader, state))
         if rng and file.meta["contents"]["rng"]:
             checked.append(_check_part(file, RNG_KEY, _GlobalGenerator(file), file.json(RNG_KEY)))
-    # 2. Everything fits: apply it (apply_state_dict cannot fail). The adapted objects go
-    # first: their load_state_dict() may still refuse, and then nothing else has changed.
-    checked.sort(key=lambda pair: not isinstance(pair[0], _LoadStateDictAdapter))
+    # 2. Everything fits: apply it (apply_state_dict cannot fail, so nothing is half-done).
     for obj, prepared in checked:
         obj.apply_state_dict(prepared)
     return _info(path, file.meta)
@@ -836,10 +840,22 @@ def _check_finite(file: _VerifiedFile, key: str, array: np.ndarray) -> None:
         )
 
 
+def _check_loadable(obj, what: str) -> None:
+    """load() needs the state protocol on every object it loads into (None: not loaded)."""
+    if obj is None:
+        return
+    missing = [m for m in ("check_state_dict", "apply_state_dict") if not hasattr(obj, m)]
+    if missing:
+        raise TypeError(
+            f"{what} is a {type(obj).__name__}, which has no {' and no '.join(missing)}: "
+            "mg.load checks every part before it changes any, so each object needs "
+            "check_state_dict(state) -> prepared (raises, changes nothing) and "
+            "apply_state_dict(prepared) (cannot fail)"
+        )
+
+
 def _check_part(file: _VerifiedFile, prefix: str, obj, state) -> tuple[object, object]:
     """(obj, obj.check_state_dict(state)), a refusal named after the part."""
-    if not hasattr(obj, "check_state_dict"):
-        obj = _LoadStateDictAdapter(file.path, prefix, obj)
     try:
         return obj, obj.check_state_dict(state)
     except CheckpointError:
@@ -849,25 +865,6 @@ def _check_part(file: _VerifiedFile, prefix: str, obj, state) -> tuple[object, o
         raise file.corrupt(f"'{prefix}' is malformed ({type(exc).__name__}: {exc})") from None
     except Exception as exc:
         raise CheckpointError(f"{file.path}: '{prefix}' does not fit: {exc}") from None
-
-
-class _LoadStateDictAdapter:
-    """For an object that has load_state_dict() but not check_state_dict() and
-    apply_state_dict() (a user's own stateful object, or one not yet moved to the protocol).
-    Nothing can be checked before applying, so its load_state_dict() runs at apply time,
-    before the other parts are applied: if it refuses, it alone may have changed."""
-
-    def __init__(self, path: Path, prefix: str, obj):
-        self.path, self.prefix, self.obj = path, prefix, obj
-
-    def check_state_dict(self, state):
-        return state
-
-    def apply_state_dict(self, state) -> None:
-        try:
-            self.obj.load_state_dict(state)
-        except Exception as exc:
-            raise CheckpointError(f"{self.path}: '{self.prefix}' does not fit: {exc}") from None
 
 
 class _GlobalGenerator:

@@ -16,7 +16,17 @@ import zlib
 
 import numpy as np
 import pytest
-from test_checkpoint import REPO, TESTS, good, make_run, objects, refused, rewrite, train_epochs
+from test_checkpoint import (
+    REPO,
+    TESTS,
+    good,
+    imports_of,
+    make_run,
+    objects,
+    refused,
+    rewrite,
+    train_epochs,
+)
 
 from minigrad import checkpoint
 from minigrad.checkpoint import CheckpointError, CorruptCheckpointError
@@ -380,3 +390,56 @@ def test_save_epoch_sweeps_what_killed_saves_of_earlier_epochs_left(tmp_path):
     (tmp_path / young).write_bytes(b"PK")
     checkpoint.save_epoch(tmp_path, 6, **objects(run))
     assert sorted(os.listdir(tmp_path)) == sorted([*kept, young, "epoch-000006.npz"])
+
+
+# ---------------------------------------------------------------- check every part, then apply
+
+
+def test_load_checks_then_applies_without_copies_or_load_state_dict(good, monkeypatch):
+    """mg.load runs check_state_dict on every part, then apply_state_dict on every part:
+    no trial loads on copies (checkpoint.py does not even import copy), no load_state_dict
+    (so nothing to roll back)."""
+    path, live = good
+    calls = []
+
+    def forbidden(name):
+        def call(*args, **kwargs):
+            raise AssertionError(f"mg.load called {name}")
+
+        return call
+
+    assert "copy" not in {name for module, names in imports_of(checkpoint) for name in
+                          [module, *names]}  # fmt: skip
+    parts = [live.model, *live.optimizers, *live.schedulers, live.trainer, live.loader]
+    for obj in parts:
+        monkeypatch.setattr(obj, "load_state_dict", forbidden("load_state_dict"), raising=False)
+        for step in ("check_state_dict", "apply_state_dict"):
+            real = getattr(obj, step)
+
+            def spy(state, real=real, step=step, obj=obj):
+                calls.append((step, type(obj).__name__))
+                return real(state)
+
+            monkeypatch.setattr(obj, step, spy)
+    checkpoint.load(path, **objects(live))
+    steps = [step for step, _ in calls]
+    n = len(parts)
+    assert steps == ["check_state_dict"] * n + ["apply_state_dict"] * n, calls
+
+
+def test_load_needs_the_state_protocol(good):
+    path, live = good
+
+    class OldStyleLoader:
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            raise AssertionError("never called")
+
+    refused_objects = {**objects(live), "loaders": [OldStyleLoader()]}
+    before = checkpoint.read_info(path)
+    with pytest.raises(TypeError, match=r"loaders\[0\] is a OldStyleLoader, which has no "
+                       "check_state_dict and no apply_state_dict"):  # fmt: skip
+        checkpoint.load(path, **refused_objects)
+    assert checkpoint.read_info(path) == before
