@@ -22,7 +22,7 @@ def _atomic_write(path: Path, write) -> None:
     `path` in one step. On any error (or Ctrl-C) the temporary file is removed and `path`
     is left as it was. A process killed mid-write cannot remove its temporary file: the
     next save to the same `path` does (_remove_stale_temporaries)."""
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = _folder_of(path)
     if not directory.is_dir():
         what = "is not a folder" if directory.exists() else "does not exist"
         raise FileNotFoundError(
@@ -51,6 +51,11 @@ def _atomic_write(path: Path, write) -> None:
     _fsync_directory(directory)
 
 
+def _folder_of(path: Path) -> Path:
+    """The folder `path` is in, where its temporary files go."""
+    return path.parent if str(path.parent) else Path(".")
+
+
 # The temporary files of a save to "dir/ckpt.npz" are "dir/.ckpt.npz.<8 random chars>.tmp".
 _TMP_SUFFIX = ".tmp"
 _STALE_AFTER_S = 60.0  # a temporary file younger than this is never touched
@@ -75,7 +80,7 @@ def _remove_stale_temporaries(path: Path, targets: str | None = None) -> None:
     temporary files have for this very target (or for any target whose name matches the
     regular expression `targets`, in path's folder), only regular files, only ones older
     than a minute, and only when no live process holds the lock a saver keeps while writing."""
-    directory = path.parent if str(path.parent) else Path(".")
+    directory = _folder_of(path)
     target = targets if targets is not None else re.escape(path.name)
     ours = re.compile(r"\." + f"(?:{target})" + r"\.[a-z0-9_]{8}" + re.escape(_TMP_SUFFIX))
     now = datetime.now(timezone.utc).timestamp()

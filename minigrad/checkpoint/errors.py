@@ -16,3 +16,8 @@ class CheckpointError(ValueError):
 class CorruptCheckpointError(CheckpointError):
     """The file is damaged or is no checkpoint at all: truncated, bytes changed, pickled
     data, a plain zip. (fit(resume=True) skips such files and takes an older one.)"""
+
+
+def _corrupt(path, why: str) -> CorruptCheckpointError:
+    """The refusal of a damaged or malformed file, worded the same wherever it is noticed."""
+    return CorruptCheckpointError(f"{path} is not a usable minigrad checkpoint: {why}")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .errors import CheckpointError, CorruptCheckpointError
+from .errors import CheckpointError, CorruptCheckpointError, _corrupt
 
 FORMAT = "minigrad-checkpoint"
 FORMAT_VERSION = 2  # 2: the checksum covers meta.json too
@@ -83,7 +83,7 @@ def _meta_bytes(meta: Mapping) -> bytes:
 
 def _parse_meta(path: Path, text: str) -> dict:
     def bad(why: str) -> CorruptCheckpointError:
-        return CorruptCheckpointError(f"{path} is not a usable minigrad checkpoint: {why}")
+        return _corrupt(path, why)
 
     try:
         meta = json.loads(text)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, CorruptCheckpointError
+from .errors import CheckpointError, CorruptCheckpointError, _corrupt
 from .format import (
     _KEY,
     _MAX_ENTRIES,
@@ -83,7 +83,7 @@ class _VerifiedFile:
         self.zip.close()
 
     def corrupt(self, why: str) -> CorruptCheckpointError:
-        return CorruptCheckpointError(f"{self.path} is not a usable minigrad checkpoint: {why}")
+        return _corrupt(self.path, why)
 
     # -- step 1: the container
 
