@@ -412,7 +412,11 @@ class Trainer:
             )
         if keep_last is not None:
             keep_last = check_count("keep_last (or None: keep all)", keep_last, low=1)
-        stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
+        # Saved only if mg.load can restore it at resume, which needs the state protocol.
+        stateful = all(
+            hasattr(loader, method)
+            for method in ("state_dict", "check_state_dict", "apply_state_dict")
+        )
         objects = {
             "model": model,
             "optimizers": self.optimizers,
