@@ -2,11 +2,13 @@
 live objects unchanged, fit(checkpoint_dir, resume), GPU <-> CPU, safetensors export."""
 
 import ast
+import importlib
 import inspect
 import io
 import json
 import os
 import pickle
+import pkgutil
 import subprocess
 import sys
 import types
@@ -759,22 +761,39 @@ def test_fit_checkpoint_arguments_are_checked(tmp_path):
 
 
 def imports_of(module, top_level_only=False):
+    """(module, names) of every import: `from .. import backend` is ("..", ["backend"]),
+    `import copy` is ("copy", [])."""
     tree = ast.parse(inspect.getsource(module))
     nodes = tree.body if top_level_only else list(ast.walk(tree))
-    return [
-        ("." * node.level + (node.module or ""), [alias.name for alias in node.names])
-        for node in nodes
-        if isinstance(node, ast.ImportFrom)
-    ]
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            found.append(("." * node.level + (node.module or ""), [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+    return found
+
+
+def package_imports(package):
+    """imports_of() over every module of a package (minigrad.checkpoint is one)."""
+    names = [f"{package.__name__}.{info.name}" for info in pkgutil.iter_modules(package.__path__)]
+    modules = [package, *map(importlib.import_module, names)]
+    return [found for module in modules for found in imports_of(module)]
 
 
 def test_the_floors_point_down():
-    """checkpoint.py (floor 6) knows the objects only by their state_dict() methods, and
-    trainer.py (floor 5) imports it only when fit() is asked to checkpoint."""
+    """checkpoint/ (floor 6) knows the objects only by their state_dict() methods: from the
+    rest of minigrad its files import just __version__, backend and random. trainer.py
+    (floor 5) imports it only when fit() is asked to checkpoint."""
     from minigrad.optim import trainer as trainer_module
 
-    ours = [(m, names) for m, names in imports_of(checkpoint) if m.startswith(".")]
-    assert ours == [(".", ["__version__", "backend"]), (".", ["random"])], ours
+    outside = {
+        (m, name)
+        for m, names in package_imports(checkpoint)
+        if m.startswith(("..", "minigrad"))
+        for name in names
+    }
+    assert outside == {("..", "__version__"), ("..", "backend"), ("..", "random")}, outside
     top = imports_of(trainer_module, top_level_only=True)
     assert not any("checkpoint" in m or "checkpoint" in names for m, names in top), top
     assert ("..", ["checkpoint"]) in imports_of(trainer_module)

@@ -20,9 +20,9 @@ from test_checkpoint import (
     REPO,
     TESTS,
     good,
-    imports_of,
     make_run,
     objects,
+    package_imports,
     refused,
     rewrite,
     train_epochs,
@@ -144,7 +144,7 @@ def test_a_large_entry_is_hashed_in_blocks_and_refused_by_its_header(good, tmp_p
 def test_a_state_entry_larger_than_the_cap_is_refused(good, tmp_path, monkeypatch):
     """Entries not checked against a live array (JSON state) are read only up to a cap."""
     path, live = good
-    monkeypatch.setattr(checkpoint, "_MAX_SMALL_ENTRY", 64 * 1024)
+    monkeypatch.setattr(checkpoint.reader, "_MAX_SMALL_ENTRY", 64 * 1024)
 
     def long_history(arrays, meta):
         history = [{"epoch": i, "train_loss": 0.5} for i in range(1000)]
@@ -397,7 +397,7 @@ def test_save_epoch_sweeps_what_killed_saves_of_earlier_epochs_left(tmp_path):
 
 def test_load_checks_then_applies_without_copies_or_load_state_dict(good, monkeypatch):
     """mg.load runs check_state_dict on every part, then apply_state_dict on every part:
-    no trial loads on copies (checkpoint.py does not even import copy), no load_state_dict
+    no trial loads on copies (minigrad/checkpoint/ does not even import copy), no load_state_dict
     (so nothing to roll back)."""
     path, live = good
     calls = []
@@ -408,7 +408,7 @@ def test_load_checks_then_applies_without_copies_or_load_state_dict(good, monkey
 
         return call
 
-    assert "copy" not in {name for module, names in imports_of(checkpoint) for name in
+    assert "copy" not in {name for module, names in package_imports(checkpoint) for name in
                           [module, *names]}  # fmt: skip
     parts = [live.model, *live.optimizers, *live.schedulers, live.trainer, live.loader]
     for obj in parts:
