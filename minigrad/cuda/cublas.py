@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..optim._kernels import unpooled_array
+from .memory import unpooled_array
 
 # cuBLAS / CUDA enums (cublas_api.h, library_types.h)
 _OP_N, _OP_T = 0, 1

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backend
+from ..cuda.memory import unpooled_array, write_now
 
 # Scalars arrive as float64 and are used in the compute type C: float for float16 and
 # float32 parameters (so float16 is computed in float32 and stored as float16), double for
@@ -228,46 +229,6 @@ def _set_scalars_kernel(count: int):
 # a CapturedGroup, so that the graph can keep the host's step counts and the scalars
 # in step with its replays.
 recording: list | None = None
-
-
-def unpooled_array(shape, dtype):
-    """A device array in memory of its own (cudaMalloc), outside every CuPy memory pool.
-
-    For memory written outside a graph and read inside it (captured scalars, a cuBLAS workspace):
-    memory from a graph's private pool may be a block that the graph itself also uses for a
-    temporary, which would overwrite what was written.
-    """
-    cupy = backend.cupy_module()
-    nbytes = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
-    pointer = cupy.cuda.memory.MemoryPointer(cupy.cuda.memory.Memory(nbytes), 0)
-    return cupy.ndarray(shape, dtype=dtype, memptr=pointer)
-
-
-_side_stream = None
-
-
-def write_now(array, values) -> None:
-    """array[:] = values (float64), finished before returning, even during a capture.
-
-    The copy goes through a stream of its own, which is not being captured (CuPy captures in
-    relaxed mode, where that is allowed), and the host waits for it.
-    """
-    import cupyx
-
-    global _side_stream
-    cupy = backend.cupy_module()
-    if _side_stream is None:
-        _side_stream = cupy.cuda.Stream(non_blocking=True)
-    host = cupyx.empty_pinned(array.shape, dtype=array.dtype)
-    host[...] = values
-    cupy.cuda.runtime.memcpyAsync(
-        array.data.ptr,
-        host.ctypes.data,
-        host.nbytes,
-        cupy.cuda.runtime.memcpyHostToDevice,
-        _side_stream.ptr,
-    )
-    _side_stream.synchronize()
 
 
 def capturing() -> bool:
