@@ -6,6 +6,8 @@ For each case it measures, in the same run and on the same device:
   * copy:      a device-to-device copy of the case's bytes (the memory system's ceiling),
   * minigrad:  AdamW.step() as one fused launch for all parameters,
   * per-param: the same kernel launched once per parameter (the teaching path),
+  * graphed:   the fused step captured once into a CUDA graph and replayed (no Python at all
+               per step: what remains is the kernels' own time),
   * torch fused / torch foreach: torch.optim.AdamW(fused=True) and (foreach=True),
                where PyTorch with CUDA is installed.
 AdamW reads p, g, m, v and writes p, m, v: 28 bytes per float32 element. Effective bandwidth
@@ -68,6 +70,27 @@ def minigrad_step(shapes, fused: bool):
     return step
 
 
+def minigrad_graph_step(shapes):
+    """The fused step recorded into a CUDA graph once; each step is one graph launch."""
+    cupy = mg.backend.cupy_module()
+    params = [mg.randn(*s, device="gpu", requires_grad=True) for s in shapes]
+    grads = [cupy.random.standard_normal(s, dtype=np.float32) for s in shapes]
+    opt = optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
+    ids = [p.id for p in params]
+    opt.step(mg.GradientStore(dict(zip(ids, grads))))  # compiles the kernels
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        try:
+            opt.step(mg.GradientStore(dict(zip(ids, grads))))
+        finally:
+            graph = stream.end_capture()
+    stream.synchronize()
+    # The graph reads and writes these arrays by address: they must outlive it.
+    keep = (graph, opt, params, grads, stream)
+    return lambda: keep[0].launch()
+
+
 def torch_step(shapes, mode: str):
     try:
         import torch
@@ -101,6 +124,7 @@ def main() -> None:
             "copy": copy,
             "minigrad": minigrad_step(shapes, fused=True),
             "per-param": minigrad_step(shapes, fused=False),
+            "graphed": minigrad_graph_step(shapes),
             "torch fused": torch_step(shapes, "fused"),
             "torch foreach": torch_step(shapes, "foreach"),
         }

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from . import (
     _malloc,  # first: keeps freed memory between steps (see _malloc.py)
     backend,
+    cuda,
     data,
     nn,
     optim,

@@ -177,7 +177,18 @@ def scatter_add(target, index, values) -> None:
 def matmul(a, b):
     """a @ b for two arrays on one device: every matrix product in minigrad goes through here.
 
-    One seam for the GPU: there the product can be routed to a cuBLAS handle minigrad owns
-    (CuPy refuses its own cuBLAS calls while a stream is being captured into a CUDA graph).
+    On the GPU it goes to cuBLAS through a handle minigrad owns (minigrad/cuda/cublas.py):
+    CuPy refuses its own cuBLAS calls while a stream is being captured into a CUDA graph, and
+    one code path for eager steps and captured ones keeps their results bit for bit equal.
     """
-    return xp_of(a).matmul(a, b)
+    if type(a) is np.ndarray or not is_gpu_array(a):
+        return np.matmul(a, b)
+    global _gpu_matmul
+    if _gpu_matmul is None:
+        from .cuda import cublas  # imported on first use: it needs CuPy
+
+        _gpu_matmul = cublas.matmul
+    return _gpu_matmul(a, b)
+
+
+_gpu_matmul = None  # minigrad.cuda.cublas.matmul, once a GPU array was multiplied

@@ -23,11 +23,13 @@ import shutil
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
+from .checks import check_count, check_flag, check_state_keys
 from .random import generator
 from .tensor import Tensor
 
@@ -72,10 +74,18 @@ class DataLoader:
         for xb, yb in loader:    # xb: (64, ...) float32 tensor on the GPU, yb: (64,) int64
             ...
 
-    Shuffling draws a new permutation at the start of every epoch from the loader's own
-    NumPy generator. With `seed=None` that generator is seeded from `minigrad.random`, so
-    `mg.manual_seed` still makes the order reproducible. `state_dict()` holds the
-    generator's state: a checkpoint saved between epochs resumes the same sequence of orders.
+    The order of epoch e is a function of (seed, e) alone: in order, or with shuffle=True
+    the permutation drawn by np.random.default_rng([seed, e]). With `seed=None` the seed is
+    drawn from `minigrad.random`, so `mg.manual_seed` still makes the order reproducible.
+    So the state is three numbers: {"seed", "epoch" (epochs finished, = the one under way),
+    "next_batch" (how many batches of that epoch were given out)}: a checkpoint saved in
+    the middle of an epoch resumes with the very next batch of the very same order.
+
+    sampler: for data-parallel training (each process its own share of the data), any
+    object with indices(epoch) -> 1-D int array (the sample order of that epoch,
+    deterministic in epoch) and __len__; then shuffle must be False (the sampler decides
+    the order). A sampler with state_dict() also has check_state_dict()/apply_state_dict();
+    its state is saved and checked with the loader's.
     """
 
     def __init__(
@@ -86,6 +96,7 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
         device: str | None = None,
+        sampler=None,
     ):
         if not arrays:
             raise ValueError("DataLoader needs at least one array, e.g. DataLoader(X, y, ...)")
@@ -93,21 +104,29 @@ class DataLoader:
         lengths = [len(a) for a in self.arrays]
         if len(set(lengths)) != 1:
             raise ValueError(f"DataLoader: the arrays must be equally long, got lengths {lengths}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
+        self.batch_size = check_count("DataLoader: batch_size", batch_size, low=1)
+        self.shuffle = check_flag("DataLoader: shuffle", shuffle)
+        self.drop_last = check_flag("DataLoader: drop_last", drop_last)
+        if sampler is not None:
+            _check_sampler(sampler)
+            if self.shuffle:
+                raise ValueError(
+                    "DataLoader: sampler option is mutually exclusive with shuffle: the sampler "
+                    "decides the order (shuffle inside the sampler, and pass shuffle=False)"
+                )
+        self.sampler = sampler
         self.device = backend.resolve_device(device)
         if seed is None:
             seed = int(generator().integers(2**63))
-        self.seed = int(seed)
-        self._rng = np.random.default_rng(self.seed)
-        self.epoch = 0  # epochs started so far
+        self.seed = check_count("DataLoader: seed", seed)
+        self.epoch = 0  # epochs finished: the number of the epoch under way or next
+        self.next_batch = 0  # batches of that epoch given out so far
+        self._iterating = False  # an iteration is under way (or was abandoned midway)
 
     @property
     def num_samples(self) -> int:
-        return len(self.arrays[0])
+        """Samples per epoch: all rows, or this process's share when there is a sampler."""
+        return len(self.sampler) if self.sampler is not None else len(self.arrays[0])
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -115,31 +134,75 @@ class DataLoader:
         return math.ceil(self.num_samples / self.batch_size)
 
     def __iter__(self):
-        order = self._rng.permutation(self.num_samples) if self.shuffle else None
-        self.epoch += 1
-        for b in range(len(self)):
+        if self._iterating:
+            # The last pass stopped midway (a break): as in PyTorch, a new pass is a new epoch.
+            self.epoch, self.next_batch = self.epoch + 1, 0
+        self._iterating = True
+        order = self._order(self.epoch)
+        for b in range(self.next_batch, len(self)):
             start = b * self.batch_size
             if order is None:
                 index = slice(start, start + self.batch_size)  # a view: no copy on the host
             else:
                 index = order[start : start + self.batch_size]
-            yield tuple(Tensor(backend.to_device(a[index], self.device)) for a in self.arrays)
+            batch = tuple(Tensor(backend.to_device(a[index], self.device)) for a in self.arrays)
+            self.next_batch = b + 1  # counted before the yield: a save inside the loop body
+            yield batch  #             resumes with the batch after this one
+        self.epoch, self.next_batch, self._iterating = self.epoch + 1, 0, False
+
+    def _order(self, epoch: int) -> np.ndarray | None:
+        """The sample indices of `epoch`, or None for 0, 1, 2, ... (cut as views)."""
+        if self.sampler is not None:
+            return _sampler_indices(self.sampler, epoch, len(self.arrays[0]))
+        if self.shuffle:
+            return np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+        return None
+
+    # -- state: {"seed", "epoch", "next_batch"} (+ "sampler")
 
     def state_dict(self) -> dict:
-        """The shuffling state as plain Python values (JSON-friendly)."""
-        return {"seed": self.seed, "epoch": self.epoch, "rng": self._rng.bit_generator.state}
+        """Where the loader is, as plain Python values (JSON-friendly)."""
+        epoch, next_batch = self.epoch, self.next_batch
+        if next_batch >= len(self):  # the last batch is out: resume with the next epoch
+            epoch, next_batch = epoch + 1, 0
+        state = {"seed": self.seed, "epoch": epoch, "next_batch": next_batch}
+        if hasattr(self.sampler, "state_dict"):
+            state["sampler"] = self.sampler.state_dict()
+        return state
+
+    def check_state_dict(self, state) -> tuple:
+        """Check a state from state_dict() against this loader; returns it prepared for
+        apply_state_dict. Raises ValueError naming the problem; changes nothing."""
+        if not isinstance(state, Mapping):
+            raise ValueError(f"not a DataLoader state: a dict, got {type(state).__name__}")
+        keys = {"seed", "epoch", "next_batch"}
+        if hasattr(self.sampler, "state_dict"):
+            keys.add("sampler")
+        try:
+            check_state_keys("the DataLoader", keys, state)
+        except ValueError as exc:
+            raise ValueError(f"not a DataLoader state: {exc}") from None
+        seed = check_count("the DataLoader state's seed", state["seed"])
+        epoch = check_count("the DataLoader state's epoch", state["epoch"])
+        next_batch = check_count("the DataLoader state's next_batch", state["next_batch"])
+        if next_batch >= max(len(self), 1):
+            raise ValueError(
+                f"the DataLoader state's next_batch is {next_batch}, but an epoch of this loader "
+                f"has {len(self)} batches (was it saved with another batch_size or data?)"
+            )
+        sampler = self.sampler.check_state_dict(state["sampler"]) if "sampler" in keys else None
+        return seed, epoch, next_batch, sampler
+
+    def apply_state_dict(self, prepared: tuple) -> None:
+        """Take a state from check_state_dict (cannot fail): the next pass continues there."""
+        self.seed, self.epoch, self.next_batch, sampler = prepared
+        self._iterating = False
+        if hasattr(self.sampler, "state_dict"):
+            self.sampler.apply_state_dict(sampler)
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue shuffling exactly where the loader that saved `state` was."""
-        try:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = state["rng"]
-            seed, epoch = int(state["seed"]), int(state["epoch"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"not a DataLoader state (expected keys seed, epoch, rng): {exc}"
-            ) from None
-        self._rng, self.seed, self.epoch = rng, seed, epoch
+        """Continue exactly where the loader that saved `state` was (check, then apply)."""
+        self.apply_state_dict(self.check_state_dict(state))
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(a.shape) for a in self.arrays)
@@ -147,6 +210,43 @@ class DataLoader:
             f"DataLoader({shapes}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, device='{self.device}', batches={len(self)})"
         )
+
+
+def _check_sampler(sampler) -> None:
+    if not callable(getattr(sampler, "indices", None)) or not hasattr(sampler, "__len__"):
+        raise TypeError(
+            f"DataLoader: sampler must have indices(epoch) -> int array and __len__, got a "
+            f"{type(sampler).__name__}"
+        )
+    if hasattr(sampler, "state_dict") and not (
+        hasattr(sampler, "check_state_dict") and hasattr(sampler, "apply_state_dict")
+    ):
+        raise TypeError(
+            f"DataLoader: the sampler {type(sampler).__name__} has state_dict() but not "
+            "check_state_dict()/apply_state_dict(), so its state could not be checked on load"
+        )
+
+
+def _sampler_indices(sampler, epoch: int, num_rows: int) -> np.ndarray:
+    """sampler.indices(epoch), checked: 1-D integers in [0, num_rows), len(sampler) of them."""
+    indices = np.asarray(sampler.indices(epoch))
+    name = type(sampler).__name__
+    if indices.ndim != 1 or indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}.indices({epoch}) must return a 1-D integer array, got {indices.dtype} of "
+            f"shape {indices.shape}"
+        )
+    if len(indices) != len(sampler):
+        raise ValueError(
+            f"{name}.indices({epoch}) returned {len(indices)} indices, but len() says "
+            f"{len(sampler)}"
+        )
+    if len(indices) and (indices.min() < 0 or indices.max() >= num_rows):
+        raise ValueError(
+            f"{name}.indices({epoch}) returned indices outside [0, {num_rows}): "
+            f"{indices.min()}..{indices.max()}"
+        )
+    return indices.astype(np.int64, copy=False)
 
 
 # ---------------------------------------------------------------- splitting and scaling
@@ -303,52 +403,79 @@ _IDX_TYPES = {
 }
 _IDX_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+_MNIST_MAX_BYTES = 256 << 20
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path, max_bytes: int = 1 << 32) -> np.ndarray:
     """Read one IDX file (gzip-compressed or not) into a NumPy array.
 
     The format: 2 zero bytes, a type byte (0x08 = uint8, ...), the number of dimensions n,
     n big-endian int32 sizes, then the values in C order. Raises IDXError naming the file
     and what is wrong with it (bad header, truncated data, broken gzip stream).
+
+    The header says how many bytes follow; no more than that is ever unpacked, and a header
+    that asks for more than `max_bytes` (4 GiB by default) is refused before reading on. So
+    a small gzip "bomb" that unpacks to gigabytes costs nothing, whatever its name.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        file = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"IDX file {path} does not exist") from None
-    if raw[:2] == _GZIP_MAGIC:
+    with file:
+        compressed = file.read(2) == _GZIP_MAGIC  # by content: a name can say anything
+        file.seek(0)
+        stream = gzip.GzipFile(fileobj=file, mode="rb") if compressed else file
         try:
-            raw = gzip.decompress(raw)
+            return _read_idx_stream(path, stream, compressed, max_bytes)
         except (OSError, EOFError, zlib.error) as exc:
+            if not compressed:
+                raise
             raise IDXError(
                 f"{path}: the gzip stream is corrupt or truncated ({exc}); delete the file and "
                 "download it again"
             ) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise IDXError(
-            f"{path}: not an IDX file (it must start with two zero bytes, got {raw[:4]!r})"
-        )
-    type_code, ndim = raw[2], raw[3]
+
+
+def _read_idx_stream(path: Path, stream, compressed: bool, max_bytes: int) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise IDXError(f"{path}: not an IDX file (it must start with two zero bytes, got {head!r})")
+    type_code, ndim = head[2], head[3]
     if type_code not in _IDX_TYPES:
         raise IDXError(f"{path}: unknown IDX data type 0x{type_code:02x}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise IDXError(
-            f"{path}: truncated header ({len(raw)} bytes, {ndim} dimensions need {header})"
+            f"{path}: truncated header ({4 + len(sizes)} bytes, {ndim} dimensions need "
+            f"{4 + 4 * ndim})"
         )
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    shape = tuple(int(d) for d in np.frombuffer(sizes, dtype=">u4"))
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape)) * dtype.itemsize
-    got = len(raw) - header
+    expected = math.prod(shape) * dtype.itemsize  # a Python int: it cannot overflow
+    if expected > max_bytes:
+        raise IDXError(
+            f"{path}: the header says shape {shape} of {dtype.name} = {expected} bytes, more "
+            f"than max_bytes={max_bytes}: corrupt or crafted (pass a larger max_bytes to "
+            "read_idx if the file is really that large)"
+        )
+    raw = stream.read(expected + 1)  # one byte more tells trailing bytes apart
+    got = len(raw)
     if got != expected:
-        why = "truncated" if got < expected else "has trailing bytes"
+        if got < expected:
+            why = "truncated"
+        elif compressed:
+            why = "unpacks to more than its header says (trailing bytes, or a gzip bomb)"
+        else:
+            why = "has trailing bytes"
+        more = "" if got < expected else " or more"
         raise IDXError(
             f"{path}: {why}: the header says shape {shape} of {dtype.name} = {expected} bytes "
-            f"of data, the file has {got}"
+            f"of data, the file has {got}{more}"
         )
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    if not compressed and stream.read(1):
+        raise IDXError(f"{path}: has trailing bytes after the {expected} bytes of data")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
     return array.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
 
@@ -445,20 +572,31 @@ def load_mnist(root="data/mnist", download: bool = True):
     [0, 1], y int64 of shape (N,).
     """
     root = Path(root)
-    parts = {key: read_idx(_mnist_file(key, root, download)) for key in MNIST_FILES}
+    files = {key: _mnist_file(key, root, download) for key in MNIST_FILES}
+    # MNIST's largest file is 47 MB unpacked: a file that says it is far larger is not MNIST.
+    parts = {key: read_idx(path, max_bytes=_MNIST_MAX_BYTES) for key, path in files.items()}
     out = []
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
-        images_file = root / MNIST_FILES[f"{split}_images"][0]
+        images_file, labels_file = files[f"{split}_images"], files[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1:
             raise IDXError(
                 f"{images_file}: expected images (N, rows, cols) and labels (N,), got "
                 f"{images.shape} and {labels.shape}"
             )
+        if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+            raise IDXError(f"{images_file}: holds no images (shape {images.shape})")
         if len(images) != len(labels):
             raise IDXError(
                 f"{images_file}: {len(images)} images but {len(labels)} labels in the "
                 f"{split} labels file"
+            )
+        outside = (labels < 0) | (labels > 9)
+        if outside.any():
+            first = int(np.flatnonzero(outside)[0])
+            raise IDXError(
+                f"{labels_file}: label {int(labels[first])} at index {first} is not a digit "
+                f"0-9 ({int(outside.sum())} such labels): not an MNIST labels file"
             )
         x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
         out.append((x, labels.astype(np.int64)))

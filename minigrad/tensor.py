@@ -13,6 +13,7 @@ which installs them as Tensor methods when it is imported.
 from __future__ import annotations
 
 import itertools
+import numbers
 
 import numpy as np
 
@@ -273,6 +274,7 @@ class Tensor:
 
         For a scalar loss `grad` defaults to 1. For a non-scalar tensor pass `grad`, an array
         of the tensor's shape: the result is then the vector-Jacobian product grad^T dself/dleaf.
+        A plain number is the same value everywhere (on the tensor's device).
         The graph is kept, so calling backward() again returns the same gradients.
         """
         xp = backend.xp_of(self.data)
@@ -285,6 +287,8 @@ class Tensor:
             grad = xp.ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
+            if isinstance(grad, numbers.Number) and not isinstance(grad, bool):
+                grad = xp.full(self.shape, grad, dtype=self.dtype)
             if backend.device_of(grad) != self.device:
                 raise backend.DeviceError(
                     f"backward(): the gradient is on {backend.device_of(grad)} but the tensor "
@@ -454,9 +458,16 @@ def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
-    """Evenly spaced values as in numpy.arange; int64 for integer arguments, else float32."""
-    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
-    return tensor(values, dtype=dtype, device=device)
+    """Evenly spaced values as in numpy.arange; int64 for integer arguments, else float32.
+
+    Made directly on the device (no host array copied over), so it can run inside a step
+    that is captured as a CUDA graph.
+    """
+    xp = backend.xp_for(backend.resolve_device(device))
+    values = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
+    if dtype is None:
+        dtype = _default_dtype(values)
+    return Tensor(values.astype(dtype, copy=False))
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

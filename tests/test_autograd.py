@@ -190,3 +190,11 @@ def test_an_intermediate_records_its_parents_and_op():
     assert y._op == "mul" and y._parents == (x, c)
     z = c * 2  # nothing needs a gradient: no graph
     assert not z.requires_grad and z._parents == ()
+
+
+def test_backward_takes_a_number_as_the_gradient_on_either_device(device):
+    x = mg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    loss = (x * x).sum()
+    np.testing.assert_array_equal(mg.backend.to_numpy(loss.backward(0.5)[x]), [1.0, 2.0])
+    out = x * 3.0
+    np.testing.assert_array_equal(mg.backend.to_numpy(out.backward(2.0)[x]), [6.0, 6.0])

@@ -222,7 +222,10 @@ def test_pooling_layers(device):
     out, idx = nn.MaxPool2d(2, return_indices=True)(x)
     assert out.shape == idx.shape == (2, 3, 4, 3)
     np.testing.assert_allclose(
-        host(nn.AdaptiveAvgPool2d(1)(x)), host(x).mean(axis=(2, 3), keepdims=True), rtol=1e-6
+        host(nn.AdaptiveAvgPool2d(1)(x)),
+        host(x).mean(axis=(2, 3), keepdims=True),
+        rtol=1e-5,
+        atol=1e-7,  # float32 sums in another order (a matrix product on the GPU)
     )
     assert nn.MaxPool2d(2)(mg.randn(3, 4, 4, device=device)).shape == (3, 2, 2)
 

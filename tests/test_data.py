@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import shutil
 import sys
+import tracemalloc
 import urllib.error
 
 import numpy as np
@@ -116,6 +117,165 @@ def test_loader_errors():
         DataLoader()
     with pytest.raises(TypeError, match="numeric"):
         DataLoader(np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("batch_size", True), ("batch_size", 2.0), ("batch_size", -1), ("seed", 1.5),
+     ("seed", -1), ("seed", "3"), ("shuffle", "yes"), ("drop_last", 2)],
+)  # fmt: skip
+def test_loader_refuses_bad_options(option, value):
+    with pytest.raises((ValueError, TypeError), match=option):
+        DataLoader(*_arrays(), **{option: value})
+
+
+def _pass(loader, batches=None):
+    """The labels of the next `batches` batches (all of the epoch when None)."""
+    out = []
+    for _, yb in loader:
+        out.append(yb.numpy().tolist())
+        if batches is not None and len(out) == batches:
+            break
+    return out
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"seed": 0, "epoch": -1, "next_batch": 0}, "epoch must be an integer >= 0"),
+        ({"seed": 0, "epoch": "7", "next_batch": 0}, "epoch must be an integer >= 0"),
+        ({"seed": 0, "epoch": 1.0, "next_batch": 0}, "epoch must be an integer >= 0"),
+        ({"seed": 0, "epoch": 1, "next_batch": 0, "rng": {}}, "unexpected key 'rng'"),
+        ({"seed": 0, "epoch": 1}, "missing 'next_batch'"),
+        ({"seed": -3, "epoch": 1, "next_batch": 0}, "seed must be an integer >= 0"),
+        ({"seed": 0, "epoch": 1, "next_batch": 6}, "next_batch is 6, but an epoch of this"),
+        ([0, 1, 0], "not a DataLoader state"),
+    ],
+)
+def test_loader_refuses_bad_states_and_changes_nothing(state, message):
+    loader = DataLoader(*_arrays(30), batch_size=5, shuffle=True, seed=0)
+    _pass(loader, batches=2)
+    before = loader.state_dict()
+    with pytest.raises(ValueError, match=message):
+        loader.load_state_dict(state)
+    assert loader.state_dict() == before
+    assert _pass(loader)[0] != []  # still usable
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("saved_after", [0, 1, 5, 6])  # batches into the third epoch
+def test_loader_resumes_mid_epoch_with_the_next_batch(shuffle, saved_after):
+    """Saved inside the loop after k batches of epoch 3, a new loader gives batch k+1 of
+    the same order, then the same epochs after it, as the loader that never stopped."""
+    x, y = _arrays(30)
+    full = DataLoader(x, y, batch_size=5, shuffle=shuffle, seed=0)
+    expected = [b for _ in range(4) for b in _pass(full)]
+    run = DataLoader(x, y, batch_size=5, shuffle=shuffle, seed=0)
+    got = _pass(run) + _pass(run)
+    batches = iter(run)
+    for _ in range(saved_after):
+        got.append(next(batches)[1].numpy().tolist())
+    state = run.state_dict()  # in the middle of the loop, as a Trainer saves
+    resumed = DataLoader(x, y, batch_size=5, shuffle=shuffle, seed=7)
+    resumed.load_state_dict(state)
+    got += _pass(resumed) + _pass(resumed)
+    assert got[: len(expected)] == expected
+
+
+def test_a_mid_epoch_checkpoint_resumes_the_batch_order(tmp_path):
+    x, y = _arrays(30)
+    loader = DataLoader(x, y, batch_size=4, shuffle=True, seed=0)
+    batches = iter(loader)
+    first = [next(batches)[1].numpy().tolist() for _ in range(3)]
+    mg.save(tmp_path / "c.npz", loaders=[loader], rng=False)
+    rest = [yb.numpy().tolist() for _, yb in batches]
+    resumed = DataLoader(x, y, batch_size=4, shuffle=True, seed=5)
+    mg.load(tmp_path / "c.npz", loaders=[resumed])
+    assert _pass(resumed) == rest
+    assert sorted(sum(first + rest, [])) == list(range(30))
+
+
+def test_a_new_pass_after_a_break_is_a_new_epoch():
+    loader = DataLoader(*_arrays(30), batch_size=5, shuffle=True, seed=0)
+    _pass(loader, batches=2)
+    again = DataLoader(*_arrays(30), batch_size=5, shuffle=True, seed=0)
+    _pass(again)
+    assert _pass(loader) == _pass(again)  # both in epoch 1 now, from its first batch
+    assert loader.epoch == again.epoch == 2
+
+
+class EveryOther:
+    """A sampler: this process's half of the rows, shuffled by (seed, epoch); its state is
+    the seed (a stand-in for a DistributedSampler)."""
+
+    def __init__(self, n, rank, seed=0):
+        self.n, self.rank, self.seed = n, rank, seed
+
+    def indices(self, epoch):
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return order[self.rank :: 2]
+
+    def __len__(self):
+        return len(range(self.rank, self.n, 2))
+
+    def state_dict(self):
+        return {"seed": self.seed}
+
+    def check_state_dict(self, state):
+        if set(state) != {"seed"} or not isinstance(state["seed"], int):
+            raise ValueError(f"EveryOther state must be {{'seed': int}}, got {state!r}")
+        return state["seed"]
+
+    def apply_state_dict(self, seed):
+        self.seed = seed
+
+
+def test_a_sampler_decides_the_order_of_each_epoch():
+    x, y = _arrays(11)
+    ranks = [DataLoader(x, y, batch_size=2, sampler=EveryOther(11, r)) for r in (0, 1)]
+    assert [len(r) for r in ranks] == [3, 3] and ranks[0].num_samples == 6
+    for epoch in range(2):
+        orders = [sum(_pass(r), []) for r in ranks]
+        assert sorted(orders[0] + orders[1]) == list(range(11))  # each row once, in one rank
+        assert orders[0] == EveryOther(11, 0).indices(epoch).tolist()
+
+
+def test_a_sampler_state_is_saved_and_checked_with_the_loader():
+    x, y = _arrays(10)
+    loader = DataLoader(x, y, batch_size=2, sampler=EveryOther(10, 0, seed=4))
+    _pass(loader, batches=1)
+    state = loader.state_dict()
+    assert state == {"seed": loader.seed, "epoch": 0, "next_batch": 1, "sampler": {"seed": 4}}
+    resumed = DataLoader(x, y, batch_size=2, sampler=EveryOther(10, 0, seed=9))
+    with pytest.raises(ValueError, match="EveryOther state"):
+        resumed.load_state_dict({**state, "sampler": {"seed": "4"}})
+    assert resumed.sampler.seed == 9 and resumed.next_batch == 0
+    with pytest.raises(ValueError, match="missing 'sampler'"):
+        resumed.load_state_dict({k: v for k, v in state.items() if k != "sampler"})
+    resumed.load_state_dict(state)
+    fresh = DataLoader(x, y, batch_size=2, sampler=EveryOther(10, 0, seed=4))
+    assert _pass(resumed) == _pass(fresh)[1:]
+
+
+def test_sampler_errors():
+    x, y = _arrays(10)
+    with pytest.raises(ValueError, match="mutually exclusive with shuffle"):
+        DataLoader(x, y, sampler=EveryOther(10, 0), shuffle=True)
+    with pytest.raises(TypeError, match="indices"):
+        DataLoader(x, y, sampler=[0, 1, 2])
+
+    class Unchecked:
+        indices, __len__, state_dict = EveryOther.indices, EveryOther.__len__, dict
+
+    with pytest.raises(TypeError, match="check_state_dict"):
+        DataLoader(x, y, sampler=Unchecked())
+
+    class Bad(EveryOther):
+        def indices(self, epoch):
+            return np.array([0, 99, 1, 2, 3])
+
+    with pytest.raises(ValueError, match=r"outside \[0, 10\)"):
+        _pass(DataLoader(x, y, sampler=Bad(10, 0)))
 
 
 # ---------------------------------------------------------------- split and standardize
@@ -352,3 +512,62 @@ def test_gzip_files_are_detected_by_content_not_name(tmp_path):
     payload = gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2, 4, 5]))
     path = _raw_idx(tmp_path, payload, "no-suffix")
     np.testing.assert_array_equal(read_idx(path), [4, 5])
+
+
+def test_idx_sizes_whose_product_overflows_int64_are_refused(tmp_path):
+    """(2**16,)*4 uint8 is 2**64 bytes: np.prod wraps that around to 0 in int64."""
+    header = bytes([0, 0, 8, 4]) + np.array([2**16] * 4, dtype=">u4").tobytes()
+    path = _raw_idx(tmp_path, header, "huge-idx")
+    with pytest.raises(IDXError, match=r"18446744073709551616 bytes, more than max_bytes"):
+        read_idx(path)
+
+
+def _peak_memory(call):
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_under_a_plain_name_is_refused_without_unpacking_it(tmp_path):
+    """10 images by their header, 64 MB once unpacked, 64 KB on disk, under the name of an
+    unpacked MNIST file: no more than the header's 7840 bytes are ever unpacked."""
+    _tiny_mnist(tmp_path, compress=False)
+    header = bytes([0, 0, 8, 3]) + np.array([10, 28, 28], dtype=">u4").tobytes()
+    bomb = gzip.compress(header + bytes(64 << 20), compresslevel=9)
+    assert len(bomb) < 1 << 20
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(bomb)
+    with pytest.raises(IDXError, match="train-images-idx3-ubyte: unpacks to more than its head"):
+        data.load_mnist(tmp_path, download=False)
+    peak = _peak_memory(
+        lambda: pytest.raises(IDXError, read_idx, tmp_path / "train-images-idx3-ubyte")
+    )
+    assert peak < 4 << 20
+
+
+def test_load_mnist_refuses_a_header_larger_than_mnist(tmp_path):
+    _tiny_mnist(tmp_path, compress=False)
+    header = bytes([0, 0, 8, 3]) + np.array([400_000, 28, 28], dtype=">u4").tobytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(gzip.compress(header))
+    with pytest.raises(IDXError, match="more than max_bytes"):
+        data.load_mnist(tmp_path, download=False)
+
+
+def test_load_mnist_refuses_zero_images(tmp_path):
+    _tiny_mnist(tmp_path, n_train=0, compress=False)  # unpacked: no published digest
+    with pytest.raises(
+        IDXError, match=r"train-images-idx3-ubyte: holds no images \(shape \(0, 28, 28\)\)"
+    ):
+        data.load_mnist(tmp_path, download=False)
+
+
+@pytest.mark.parametrize("label", [10, 255])
+def test_load_mnist_refuses_labels_that_are_not_digits(tmp_path, label):
+    _tiny_mnist(tmp_path, compress=False)
+    labels = np.array([3, 1, 4, 1, label, 9], dtype=np.uint8)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", labels, compress=False)
+    with pytest.raises(IDXError, match=f"label {label} at index 4 is not a digit 0-9"):
+        data.load_mnist(tmp_path, download=False)

@@ -364,3 +364,9 @@ def test_a_rank_alone_at_the_start_gives_up_after_the_timeout_naming_who_is_miss
     with pytest.raises(DistributedError, match=words):
         dist.init_process_group(backend="cpu", timeout=0.3)
     assert not dist.is_initialized()
+
+
+def test_a_trainer_refuses_to_record_a_process_groups_all_reduce_in_a_cuda_graph():
+    opt = mg.optim.SGD(mg.nn.Linear(2, 1).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="cannot record a process group's all-reduce"):
+        mg.optim.Trainer(opt, process_group=RankOneOfTwo(), cuda_graph=True)

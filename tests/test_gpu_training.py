@@ -51,15 +51,17 @@ def test_training_steps_never_wait_for_the_device():
     the host wait for nothing: with the GPU kept busy by a long kernel queued first, the
     steps return while that kernel is still running. Only epoch_avg_loss() waits.
 
-    (Stream capture would prove the same, but CuPy refuses cuBLAS calls under capture, and
-    a matmul is part of every step; the optimizer step alone is captured in test_gpu_optim.)
+    (tests/test_cuda_graphs.py proves the same by capturing whole steps as CUDA graphs.)
     """
     cupy = pytest.importorskip("cupy")
     model = mlp().to("gpu")
     trainer = make_trainer(model)
     data = [(mg.tensor(x, device="gpu"), mg.tensor(y, device="gpu")) for x, y in batches(4)]
     x, y = data[0]
-    trainer.train_step(loss_of(model, x, y), batch_size=len(y))  # compile every kernel first
+    # Compile and load every kernel first: two steps, since the second is the first to add
+    # to an existing running loss (loading a kernel waits for the GPU).
+    for _ in range(2):
+        trainer.train_step(loss_of(model, x, y), batch_size=len(y))
     trainer.epoch_avg_loss()
     spin = cupy.RawKernel(SPIN, "spin")
     busy = cupy.cuda.Event()

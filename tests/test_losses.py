@@ -157,3 +157,14 @@ def test_accuracy_refuses_bad_shapes_and_zero_rows():
     with pytest.raises(TypeError, match="integer class indices"):
         F.accuracy(mg.zeros(2, 3), [0.0, 1.0])
     assert F.accuracy(mg.tensor([[0.1, 2.0], [3.0, 0.0]]), [1, 1]) == 0.5
+
+
+def test_cross_entropy_moves_host_targets_and_keeps_float32_with_ignored_rows(device):
+    """Host targets (a list or a NumPy array) go to the logits' device, as mg.tensor would;
+    an ignored row makes the mean divide by a device count, which must not widen float32."""
+    z = mg.tensor(np.linspace(-1, 1, 12).reshape(4, 3), device=device, requires_grad=True)
+    targets = np.array([0, 2, -100, 1])
+    for given in (targets, targets.tolist()):
+        loss = F.cross_entropy(z, given)
+        assert loss.dtype == np.float32 and loss.device == device
+        assert loss.backward()[z].dtype == np.float32

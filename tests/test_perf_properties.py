@@ -245,21 +245,21 @@ def test_memory_is_flat_over_10000_training_steps():
     assert block_growth < 100, f"{block_growth} more Python blocks after 7,000 steps"
 
 
-def test_dropout_draws_its_mask_in_the_tensors_precision(monkeypatch):
-    """The uniform draws behind a float32 dropout mask are float32 (float64 only for float64)."""
+def test_dropout_draws_one_seed_per_call_not_a_host_mask(monkeypatch):
+    """A dropout mask is made from one seed and the element indices (dropout_mask.py), where
+    the tensor lives: the host draws one number per call, not one per element."""
     from minigrad.nn import functional as F
+    from minigrad.nn.functional import dropout_mask
 
     asked = []
     real = mg.random.generator()
 
     class Spy:
-        def random(self, shape, dtype=np.float64):
-            asked.append(np.dtype(dtype))
-            return real.random(shape, dtype=dtype)
+        def integers(self, low, high):
+            asked.append((low, high))
+            return real.integers(low, high)
 
-    from minigrad.nn.functional import regularization
-
-    monkeypatch.setattr(regularization, "generator", lambda: Spy())
-    assert F.dropout(mg.ones(4, 5), 0.5).dtype == np.float32
-    F.dropout(mg.ones(3, dtype=np.float64), 0.5)
-    assert asked == [np.dtype(np.float32), np.dtype(np.float64)]
+    monkeypatch.setattr(dropout_mask, "generator", lambda: Spy())
+    assert F.dropout(mg.ones(40, 50), 0.5).dtype == np.float32
+    assert F.dropout(mg.ones(3, dtype=np.float64), 0.5).dtype == np.float64
+    assert len(asked) == 2

@@ -570,6 +570,30 @@ def test_a_nan_epoch_saves_no_checkpoint(tmp_path):
     assert [p.name for p in epoch_checkpoints(tmp_path)] == ["epoch-000001.npz"]
 
 
+def test_fit_saves_only_a_loader_that_load_can_restore(tmp_path, capsys):
+    """A loader with state_dict()/load_state_dict() but not the state protocol
+    (check_state_dict/apply_state_dict) is not saved: mg.load would refuse it at resume."""
+
+    class OldStyleLoader(list):
+        def state_dict(self):
+            return {"position": 0}
+
+        def load_state_dict(self, state):
+            raise AssertionError("mg.load never calls load_state_dict")
+
+    from minigrad.checkpoint import epoch_checkpoints, read_info
+
+    loader = OldStyleLoader(batches(*data(8), [4, 4]))
+    model, _, trainer = linear_run()
+    trainer.fit(model, loader, epochs=1, loss_fn=mse, checkpoint_dir=tmp_path)
+    assert read_info(epoch_checkpoints(tmp_path)[-1])["contents"]["loaders"] == 0
+
+    model, _, trainer = linear_run()  # the script run again: it resumes, loader and all
+    trainer.fit(model, loader, epochs=2, loss_fn=mse, checkpoint_dir=tmp_path)
+    assert trainer.resumed["restored"] == ["model", "optimizers[0]", "trainer", "random generator"]
+    assert trainer.epoch == 2
+
+
 class _model_with_step:
     """A model for checkpointing whose call is a step function (fit without loss_fn)."""
 

@@ -92,7 +92,7 @@ def clip_grad_norm(
     for g in arrays:
         flat = g.reshape(-1)
         if p == 2:
-            part = xp.dot(flat, flat)  # sum(g * g) with no temporary array
+            part = backend.matmul(flat, flat)  # sum(g * g), no temporary; capturable on the GPU
         elif p == math.inf:
             part = xp.abs(flat).max() if flat.size else xp.zeros((), dtype=g.dtype)
         else:

@@ -352,6 +352,10 @@ class Optimizer:
                 arrays[name] = [self.state[name][i] for i in members]
             arrays["g"] = [grads[k] for k in positions]
             scalars = self._kernel_scalars(step)
+            if _kernels.capturing():
+                # Recorded into a CUDA graph: the kernels read these numbers from the device,
+                # where each replay finds those of its own step (see _kernels.py).
+                scalars = _kernels.captured_scalars(rule, scalars, self, members, step)
             if self.fused:
                 # The parameter and state arrays of `members` stay the same objects until
                 # _layout_version changes, so only the gradients' pointers are looked at.

@@ -38,6 +38,7 @@ import math
 import numbers
 import sys
 
+from .. import backend
 from ..checks import check_count, check_flag, check_number, check_state_keys
 from ..gradients import GradientStore
 from ..tensor import Tensor, no_grad
@@ -49,7 +50,7 @@ SCHEDULER_INTERVALS = ("epoch", "step")
 
 
 class Trainer:
-    """Trainer(*optimizers, grad_clip=None, accumulate=1)
+    """Trainer(*optimizers, grad_clip=None, accumulate=1, process_group=None, cuda_graph=False)
 
     optimizers: one or more optimizers over disjoint parameters, all stepped on each step.
     grad_clip: clip the global gradient norm of their parameters to this (no GPU sync: the
@@ -58,6 +59,10 @@ class Trainer:
     process_group: for data-parallel training (minigrad.distributed): the gradients are
         averaged over the ranks before each step, epoch_avg_loss() is the average over every
         rank's examples, and only rank 0 writes fit()'s checkpoints.
+    cuda_graph: fit() records its whole step (forward, loss, backward, clipping, every
+        optimizer, the running loss) as a CUDA graph on the first batch of each shape and
+        replays it for the others (GPU only; see minigrad/cuda/graphs.py and
+        docs/cuda_graphs.md). fit(..., cuda_graph=...) overrides it for one call.
 
     Attributes: epoch (epochs completed), history (one dict per epoch of fit()),
     optimizer_steps (how many times the optimizers stepped), resumed (what the last fit()
@@ -70,6 +75,7 @@ class Trainer:
         grad_clip: float | None = None,
         accumulate=1,
         process_group=None,
+        cuda_graph: bool = False,
     ):
         if len(optimizers) == 1 and isinstance(optimizers[0], (list, tuple)):
             raise TypeError("pass the optimizers as separate arguments: Trainer(opt_w, opt_b)")
@@ -85,6 +91,10 @@ class Trainer:
             if grad_clip == 0:
                 raise ValueError("grad_clip must be > 0, or None for no clipping")
         accumulate = check_count("accumulate", accumulate, low=1)
+        cuda_graph = check_flag("cuda_graph", cuda_graph)
+        self.cuda_graph = _check_cuda_graph(cuda_graph, accumulate, process_group)
+        self._graph = None  # fit()'s CapturedStep, and the running-loss sum its replays add to
+        self._graph_loss_sum = None
         self.optimizers = list(optimizers)
         self.grad_clip = grad_clip
         self.accumulate = accumulate
@@ -179,6 +189,42 @@ class Trainer:
         self._pending_count = 0
         self._pending_weight = 0.0
 
+    def _graphed_step(self, model_or_step, loss_fn, batch) -> None:
+        """One step of fit(cuda_graph=True): a replay of the recorded step (the first batch of
+        each shape runs eagerly and is recorded; see minigrad/cuda/graphs.py)."""
+        inputs = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+        steps = self.optimizer_steps
+        key = self._graph.step_fn.key if self._graph is not None else (None, None)
+        if key[0] is not model_or_step or key[1] is not loss_fn:
+            from .. import cuda  # floor 7, needs CuPy: imported on use
+
+            if self._graph_loss_sum is None:
+                self._graph_loss_sum = backend.xp_for("gpu").zeros((), dtype="float64")
+            step = self._graph_step_fn(model_or_step, loss_fn)
+            self._graph = cuda.graph(step, *inputs)
+        else:
+            self._graph(*inputs)
+        # Host bookkeeping a replay cannot do (the warm-up and the capture each counted once).
+        self.optimizer_steps = steps + 1
+        self._loss_weight += float(_batch_size(batch) or 1)
+
+    def _graph_step_fn(self, model_or_step, loss_fn):
+        """The step that fit(cuda_graph=True) records: loss, backward, clip, step, running loss."""
+
+        def step(*inputs):
+            batch = inputs if len(inputs) > 1 else inputs[0]
+            loss = _closure(model_or_step, loss_fn, batch)()
+            weight = float(_batch_size(batch) or 1)  # fixed per input shape, as the graph is
+            grads = loss.backward()
+            self._step(grads)
+            value = loss.data.reshape(()).astype("float64")
+            value *= weight
+            self._graph_loss_sum += value
+            return loss
+
+        step.key = (model_or_step, loss_fn)
+        return step
+
     # ------------------------------------------------------------ the running loss
     def _record_loss(self, loss: Tensor, weight: float) -> None:
         # A 0-d float64 array on the loss's device: adding to it never waits for the GPU.
@@ -196,10 +242,14 @@ class Trainer:
         self._loss_sum = None
         self._loss_weight = carried_weight
         self._loss_carried = carried_sum
+        if self._graph_loss_sum is not None:
+            self._graph_loss_sum.fill(0)  # in place: the graph adds to this very array
 
     def _epoch_loss_sum(self) -> float:
         """The weighted sum of this epoch's losses, as a float (reads the device)."""
         live = 0.0 if self._loss_sum is None else float(self._loss_sum)
+        if self._graph_loss_sum is not None:
+            live += float(self._graph_loss_sum)
         return self._loss_carried + live
 
     def epoch_avg_loss(self) -> float:
@@ -234,6 +284,7 @@ class Trainer:
         schedulers=(),
         scheduler_interval: str = "epoch",
         stop_on_nonfinite: bool = True,
+        cuda_graph: bool | None = None,
     ) -> list[dict]:
         """Train for `epochs` passes over `loader`; returns (and extends) self.history.
 
@@ -255,6 +306,8 @@ class Trainer:
         stop_on_nonfinite: stop with a FloatingPointError naming the epoch when its average
             loss is NaN or infinite (checked where the loss is read anyway, once per epoch;
             nothing is saved for that epoch). False trains on.
+        cuda_graph: replay each step as a CUDA graph (see the class docstring); None takes
+            the Trainer's setting.
         checkpoint_dir: save a checkpoint there at the end of each epoch (epoch-<n>.npz:
             the model, the optimizers, this trainer, `schedulers`, the loader's shuffling
             state when it has one, and the random generator), keeping the newest
@@ -279,6 +332,8 @@ class Trainer:
             raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
         schedulers = _checked_schedulers(schedulers, scheduler_interval)
         stop_on_nonfinite = check_flag("stop_on_nonfinite", stop_on_nonfinite)
+        graphed = self.cuda_graph if cuda_graph is None else check_flag("cuda_graph", cuda_graph)
+        _check_cuda_graph(graphed, self.accumulate, self.process_group)
         tqdm = _tqdm_or_none(progress)
         last_epoch = self.epoch + epochs
         saving = None
@@ -293,9 +348,12 @@ class Trainer:
             bar = tqdm(total=total, desc=f"epoch {number}/{last_epoch}") if tqdm else None
             batches = 0
             for batch in loader:
-                closure = _closure(model_or_step, loss_fn, batch)
                 steps_before = self.optimizer_steps
-                self.train_step(closure, batch_size=_batch_size(batch))
+                if graphed:
+                    self._graphed_step(model_or_step, loss_fn, batch)
+                else:
+                    closure = _closure(model_or_step, loss_fn, batch)
+                    self.train_step(closure, batch_size=_batch_size(batch))
                 if scheduler_interval == "step" and self.optimizer_steps != steps_before:
                     _step_all(schedulers)
                 batches += 1
@@ -365,7 +423,11 @@ class Trainer:
             )
         if keep_last is not None:
             keep_last = check_count("keep_last (or None: keep all)", keep_last, low=1)
-        stateful = hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
+        # Saved only if mg.load can restore it at resume, which needs the state protocol.
+        stateful = all(
+            hasattr(loader, method)
+            for method in ("state_dict", "check_state_dict", "apply_state_dict")
+        )
         objects = {
             "model": model,
             "optimizers": self.optimizers,
@@ -496,6 +558,20 @@ def _checked_schedulers(schedulers, interval) -> list:
                 "per epoch: use scheduler_interval='epoch' (or step it yourself in on_epoch_end)"
             )
     return schedulers
+
+
+def _check_cuda_graph(graphed: bool, accumulate: int, process_group=None) -> bool:
+    if graphed and accumulate != 1:
+        raise ValueError(
+            "cuda_graph=True records one optimizer step per batch: use accumulate=1 "
+            "(or a larger batch), or cuda_graph=False to accumulate gradients"
+        )
+    if graphed and process_group is not None:
+        raise ValueError(
+            "cuda_graph=True cannot record a process group's all-reduce (it waits for the "
+            "other ranks on the host): use cuda_graph=False for data-parallel training"
+        )
+    return graphed
 
 
 def _step_all(schedulers, record: dict | None = None) -> None:

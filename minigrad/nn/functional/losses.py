@@ -141,8 +141,10 @@ def _onehot_loss(logits, logp, probs, t, valid, eps: float, reduction: str) -> T
         elif isinstance(count, int) and count > 0:
             out *= -1.0 / count
         else:
+            # count is a device integer here (GPU, or rows ignored): divide in the loss's
+            # dtype, since float32 / int64 would promote the loss to float64.
             with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 = nan, as PyTorch
-                out = -out / count
+                out = -out / xp.asarray(count, dtype=out.dtype)
 
     def backward(g):
         # p - a with a = (1 - eps) * onehot + eps / C; a new array, as backward may run again
@@ -244,7 +246,9 @@ def _check_2d(fn: str, x, what: str) -> None:
 
 
 def _targets_on_device(targets, like):
-    """targets as an array on like's device (a list or number is moved; an array is not)."""
+    """targets as an array on like's device: a list, a number or a host (NumPy) array is
+    copied there, as mg.tensor would; a GPU array given with CPU logits is left for
+    _same_device to refuse (moving device data back to the host is never silent)."""
     if isinstance(targets, Tensor):
         if targets.requires_grad:
             raise ValueError(
@@ -252,9 +256,9 @@ def _targets_on_device(targets, like):
                 "targets: pass targets.detach()"
             )
         return targets.data
-    if isinstance(targets, (list, tuple, numbers.Number)):
-        return backend.to_device(np.asarray(targets), backend.device_of(like))
-    return targets if backend.is_gpu_array(targets) else np.asarray(targets)
+    if backend.is_gpu_array(targets):
+        return targets
+    return backend.to_device(np.asarray(targets), backend.device_of(like))
 
 
 def _class_indices(fn: str, t, shape: tuple, ignore_index: int):

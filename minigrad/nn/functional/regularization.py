@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ... import backend
-from ...random import generator
 from ...tensor import Tensor
 from ._common import _as_tensor
+from .dropout_mask import dropout_mask
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -15,8 +15,9 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
     The scaling keeps the expected value of every element unchanged, so nothing needs to
     change at evaluation time, where dropout is the identity (training=False).
-    The mask is drawn on the host from `minigrad.random.generator()`: seeded, and the same on
-    the CPU and the GPU.
+    The mask comes from one seed drawn from `minigrad.random.generator()` and a counter-based
+    hash of each element's index (dropout_mask.py): seeded, the same on the CPU and the GPU,
+    made where the tensor lives, and a new one at each replay of a CUDA graph.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
@@ -25,12 +26,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    # Uniform draws in float32 (float64 only for a float64 tensor): half the bytes to make,
-    # and no float64 on a float32 path.
-    draw = np.float64 if x.dtype == np.float64 else np.float32
-    keep = generator().random(x.shape, dtype=draw) >= p
-    mask = keep * np.asarray(1.0 / (1.0 - p), dtype=x.dtype)  # bool * scale: 0 or the scale
-    return x * backend.to_device(mask, x.device)
+    return x * dropout_mask(x.shape, p, x.dtype, x.device)  # 0 or 1 / (1 - p)
 
 
 def accuracy(logits, targets) -> float:
