@@ -89,7 +89,7 @@ class NcclTransport:
 
         self.cupy, self.nccl = cupy, nccl
         self.rank, self.world_size = rank, world_size
-        self.comm = nccl.NcclCommunicator(world_size, tuple(unique_id), rank)
+        self.comm = nccl.NcclCommunicator(world_size, _from_json(unique_id), rank)
         self._types = {
             np.dtype(np.float16): nccl.NCCL_FLOAT16,
             np.dtype(np.float32): nccl.NCCL_FLOAT32,
@@ -137,8 +137,15 @@ class NcclTransport:
         self.comm.destroy()
 
 
-def nccl_unique_id() -> list[int]:
-    """A fresh NCCL unique id as JSON-able ints (rank 0 makes it, the rendezvous hands it out)."""
+def nccl_unique_id() -> dict:
+    """A fresh NCCL unique id, JSON-able (rank 0 makes it, the rendezvous hands it out)."""
     from cupy.cuda import nccl
 
-    return list(nccl.get_unique_id())
+    unique_id = nccl.get_unique_id()  # bytes since CuPy 14, a tuple of 128 chars before
+    return {"values": list(unique_id), "bytes": isinstance(unique_id, bytes)}
+
+
+def _from_json(unique_id: dict):
+    """The unique id in the form this CuPy's NcclCommunicator takes (rank 0 has the same)."""
+    values = unique_id["values"]
+    return bytes(values) if unique_id["bytes"] else tuple(values)
