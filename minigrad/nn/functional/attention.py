@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ... import backend, ops
+from ... import backend
 from ...tensor import Tensor
 from ._common import _as_tensor
 from ._dtypes import check_same_dtype

@@ -7,8 +7,9 @@ Backward: each looked-up row receives the gradient of every place it was used, s
     dweight = zeros (V, D);  dweight[input[i]] += g[i]  for every position i   (a scatter-add)
 
 Added, not assigned: an id that appears twice in the batch (a common letter) gets both
-gradients, every occurrence counted (the backward sorts the ids and sums each run). The row of padding_idx
-gets no gradient (it stays what it is, usually zeros, as in PyTorch).
+gradients, every occurrence counted (the backward sorts the ids and sums each run of equal
+ids). The row of padding_idx gets no gradient (it stays what it is, usually zeros, as in
+PyTorch).
 """
 
 from __future__ import annotations

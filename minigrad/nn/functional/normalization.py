@@ -45,6 +45,14 @@ def _mean(x, axes: tuple):
     return (sums / n).reshape(_kept(x, axes))
 
 
+def _sum_rows(x, k: int):
+    """x summed over all but its last k axes, as ones @ rows (one BLAS call, as in _mean)."""
+    xp = backend.xp_of(x)
+    shape = x.shape[x.ndim - k :]
+    rows = x.reshape(-1, math.prod(shape))
+    return backend.matmul(xp.ones(rows.shape[0], dtype=x.dtype), rows).reshape(shape)
+
+
 def _normalize(x, axes: tuple, eps: float):
     """(x_hat, 1/sqrt(var + eps)) with the statistics over `axes` (kept as size-1 axes)."""
     xp = backend.xp_of(x)
@@ -187,7 +195,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         )
     check_same_dtype("layer_norm", x, weight=weight, bias=bias)
     axes = tuple(range(x.ndim - k, x.ndim))  # statistics axes: the normalized ones
-    outer = tuple(range(x.ndim - k))  # the parameters are shared over these
     x_hat, inv_std, _, _ = _normalize(x, axes, eps)
     y = x_hat if weight is None else x_hat * weight.data
     if bias is not None:
@@ -197,8 +204,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     def backward(g):
         gh = g if weight is None else g * weight.data
         dx = _normalize_backward(gh, x_hat, inv_std, axes) if input.requires_grad else None
-        dw = (g * x_hat).sum(axis=outer) if weight is not None and weight.requires_grad else None
-        db = g.sum(axis=outer) if bias is not None and bias.requires_grad else None
+        dw = _sum_rows(g * x_hat, k) if weight is not None and weight.requires_grad else None
+        db = _sum_rows(g, k) if bias is not None and bias.requires_grad else None
         return _grads(input, dx, weight, dw, bias, db)
 
     return Tensor._from_op(y, parents, backward, "layer_norm")
