@@ -105,7 +105,7 @@ def max_pool2d(
 
     # copy(order="K") keeps the input's memory layout: after a conv that is batch-last (see
     # conv.py), where each of these passes runs over long contiguous runs of the batch.
-    out = xpad[window_slice(0)].copy(order="K")
+    out = xp.copy(xpad[window_slice(0)], order="K")
     for k in range(1, len(offsets)):
         xp.maximum(out, xpad[window_slice(k)], out=out)  # NaN propagates, as in PyTorch
 
@@ -201,7 +201,7 @@ def avg_pool2d(
     offsets = [(u, v) for u in range(kernel[0]) for v in range(kernel[1])]
     windows = [xpad[(slice(None), slice(None)) + _offset_slices(u, v, oh, ow, stride, dilation)]
                for u, v in offsets]  # fmt: skip
-    total = windows[0].copy(order="K")  # in the input's memory layout, as in max_pool2d
+    total = xp.copy(windows[0], order="K")  # in the input's memory layout, as in max_pool2d
     for window in windows[1:]:
         total += window
     out = total * scale
