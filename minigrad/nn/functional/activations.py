@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ... import backend, ops
-from ...tensor import Tensor
+from ...tensor import Tensor, is_grad_enabled
 from ._common import _as_tensor
 from ._erf import erf_and_gaussian
 
@@ -78,6 +78,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     cdf += 1.0
     cdf *= 0.5  # Phi(x), in place on erf's fresh array
     out = xd * cdf
+    if not (x.requires_grad and is_grad_enabled()):
+        return Tensor(out)
     # The derivative Phi(x) + x * phi(x) is computed here, where the Gaussian exp(-x**2 / 2)
     # comes free with erf, and kept for backward (in place of x and Phi): backward is then
     # one multiply, and there is one exp per element instead of two.
