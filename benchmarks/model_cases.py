@@ -67,7 +67,7 @@ def _lenet_minigrad(model, x, y) -> Contender:
     def run():
         loss = F.cross_entropy(model(xb), y)
         opt.step(loss.backward())
-        losses.append(loss)
+        losses.append(loss.detach())  # the value only: keeping `loss` would keep its graph
 
     return Contender(run, result=lambda: [t.item() for t in losses])
 
@@ -122,7 +122,7 @@ def _gpt_minigrad(model, x, y) -> Contender:
         grads = loss.backward()
         optim.clip_grad_norm(grads, 1.0, error_if_nonfinite=False)
         opt.step(grads)
-        losses.append(loss)
+        losses.append(loss.detach())  # the value only: keeping `loss` would keep its graph
 
     return Contender(run, result=lambda: [t.item() for t in losses])
 

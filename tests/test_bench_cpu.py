@@ -115,3 +115,22 @@ def test_every_torch_contender_runs_and_agrees():
             np.testing.assert_allclose(
                 contenders["minigrad"].result(), contenders["torch"].result(), rtol=1e-4
             )
+
+
+@pytest.mark.parametrize("case", ["lenet_step", "gpt_step"])
+def test_a_model_case_keeps_no_graph_between_steps(case):
+    """Keeping each step's loss tensor kept its whole graph (every activation) alive: the
+    heap grew every step and minigrad's times included page faults PyTorch never paid."""
+    import gc
+
+    import minigrad as mg
+
+    load("bench_cpu")  # puts benchmarks/ on the path for model_cases' sibling imports
+    model_cases = load("model_cases")
+    contender = getattr(model_cases, case)(None)["minigrad"]
+    for _ in range(3):
+        contender.run()
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, mg.Tensor) and o._parents]
+    assert alive == [], f"{len(alive)} tensors of a recorded graph are still alive"
+    assert len(contender.result()) == 3

@@ -326,3 +326,26 @@ def test_a_float64_batch_into_a_float32_layer_is_an_error_naming_both_dtypes():
     q = mg.randn(2, 3, 4)
     with pytest.raises(TypeError, match="the key is float64"):
         F.scaled_dot_product_attention(q, mg.randn(2, 3, 4, dtype=np.float64), q)
+
+
+@pytest.mark.parametrize("op", ["conv", "max", "avg"])
+def test_a_batch_last_input_gives_the_same_bits_as_a_c_contiguous_one(op, device):
+    """conv2d and pooling store images batch-last, (C, H, W, N) in memory, behind
+    (N, C, H, W) views; an input laid out either way must give identical results."""
+    rng = np.random.default_rng(7)
+    array = rng.standard_normal((3, 2, 7, 6))
+    batch_last = array.transpose(1, 2, 3, 0).copy().transpose(3, 0, 1, 2)  # same values
+    w = t64(rng.standard_normal((4, 2, 3, 2)), device)
+    results = []
+    for layout in (array, batch_last):
+        x = t64(layout, device)
+        if op == "conv":
+            out = F.conv2d(x, w, stride=(2, 1), padding=1, dilation=(1, 2))
+        elif op == "max":
+            out = F.max_pool2d(x, 2, stride=1, padding=1)
+        else:
+            out = F.avg_pool2d(x, (3, 2), stride=2, padding=1)
+        grads = out.backward(backend.to_device(upstream(out.shape), device))
+        results.append([host(out), host(grads[x])] + ([host(grads[w])] if op == "conv" else []))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

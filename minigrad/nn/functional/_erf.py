@@ -135,31 +135,43 @@ _AS_P = 0.3275911
 _AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
-def _erf_float32(x: np.ndarray) -> np.ndarray:
+def _erf_float32(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(erf(x), exp(-x**2)) in float32: the formula computes the second on the way."""
     x = x.astype(np.float32, copy=False)
     a = np.abs(x)
     t = a * np.float32(_AS_P)
     t += 1.0
     np.reciprocal(t, out=t)
-    poly = np.full_like(t, _AS_A[-1])
-    for c in reversed(_AS_A[:-1]):
+    poly = t * np.float32(_AS_A[-1])
+    poly += np.float32(_AS_A[-2])
+    for c in reversed(_AS_A[:-2]):
         poly *= t
         poly += np.float32(c)
     poly *= t
-    a *= a
+    np.square(a, out=a)
     np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a
+    gaussian = np.exp(a, out=a)  # exp(-x**2)
+    poly *= gaussian
     np.subtract(1.0, poly, out=poly)
-    return np.copysign(poly, x, out=poly)
+    return np.copysign(poly, x, out=poly), gaussian
 
 
 def erf(x):
     """The error function of an array, elementwise, in the array's dtype (NumPy or CuPy)."""
+    return erf_and_gaussian(x)[0]
+
+
+def erf_and_gaussian(x):
+    """(erf(x), exp(-x**2)), elementwise, in the array's dtype (NumPy or CuPy).
+
+    GELU needs both: erf for its value, the Gaussian for its derivative. On the CPU in
+    float32 the erf formula computes exp(-x**2) on the way, so the pair costs one exp.
+    """
     if backend.device_of(x) == backend.GPU:
         import cupyx.scipy.special
 
-        return cupyx.scipy.special.erf(x)
+        return cupyx.scipy.special.erf(x), backend.xp_of(x).exp(-x * x)
     if x.dtype == np.float64:
-        return _erf_numpy(x)
-    return _erf_float32(x).astype(x.dtype, copy=False)
+        return _erf_numpy(x), np.exp(-x * x)
+    value, gaussian = _erf_float32(x)
+    return value.astype(x.dtype, copy=False), gaussian.astype(x.dtype, copy=False)

@@ -11,7 +11,7 @@ matrix product, once every input patch is laid out as a row ("image to columns")
     output  y      (N, OC, OH, OW)      the rows put back as pixels, OC as the channel axis
 
 (The code keeps the columns transposed, (C*KH*KW, N*OH*OW), and computes W @ cols.T: the same
-product, laid out so that the copies run along image rows; see the comment in conv2d.)
+product, laid out so that the copies run long; see "Memory layout" below.)
 
 with OH = (H + pad_top + pad_bottom - dilation*(KH-1) - 1) // stride + 1 (OW the same way).
 The columns are first a *strided view* of the padded input (no copy: each patch is the same
@@ -23,6 +23,17 @@ Backward, with gmat = g as (N*OH*OW, OC):
     dcols = gmat @ W                        (N*OH*OW, C*KH*KW)
     dx    = col2im(dcols): each patch row added back onto the pixels it was read from (a pixel
             in several patches gets the sum), one strided add per kernel offset (KH*KW adds).
+
+Memory layout: batch last. The arrays are (N, C, H, W) to the reader, but conv2d stores its
+padded input, its columns and its output with the batch as the innermost axis of memory,
+(C, H, W, N), and hands out (N, C, H, W) views of them (a transpose is free: only strides
+change). Why: the images of a small CNN are small (28 pixels wide, 10 after two layers), and
+an im2col or col2im copy along an image row moves only OW numbers before it jumps to the
+next row. With the batch innermost, the N numbers at one pixel sit side by side, so every
+copy moves runs of OW*N numbers (640 instead of 10 for LeNet's second conv at batch 64):
+measured 3-6x faster copies. The product W @ cols is the same. (This is cuda-convnet's
+CHWN layout; with N = 1 it is the same memory as (N, C, H, W).) ReLU and pooling keep
+whatever layout they are given, so the layers after a conv run batch-last too.
 
     >>> x = mg.randn(8, 1, 28, 28)
     >>> w = mg.randn(6, 1, 5, 5, requires_grad=True)
@@ -62,11 +73,23 @@ def _output_size(fn: str, size: int, kernel: int, stride: int, pad: int, dilatio
 
 
 def _pad(x, top: int, bottom: int, left: int, right: int, value: float = 0.0):
-    """x (N, C, H, W) with `value` added around the two image axes (no copy when no padding)."""
-    if not (top or bottom or left or right):
+    """x (N, C, H, W) with `value` added around the two image axes, stored batch-last (C, H, W, N)
+    in memory (see "Memory layout" above). No copy when there is no padding and x is already
+    stored that way (the output of a conv, a ReLU or a pool of it); otherwise one copy, which
+    also reorders the batch to the back."""
+    if not (top or bottom or left or right) and _is_batch_last(x):
         return x
     xp = backend.xp_of(x)
-    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    n, c, h, w = x.shape
+    out = xp.full((c, top + h + bottom, left + w + right, n), value, dtype=x.dtype)
+    out = out.transpose(3, 0, 1, 2)  # a view (N, C, H, W) of the batch-last memory
+    out[:, :, top : top + h, left : left + w] = x
+    return out
+
+
+def _is_batch_last(x) -> bool:
+    """Whether x (N, C, H, W) is stored contiguously as (C, H, W, N)."""
+    return x.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def _patches(xpad, kh: int, kw: int, oh: int, ow: int, stride, dilation):
@@ -155,28 +178,29 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     ow = _output_size("conv2d", wd, kw, stride[1], left + right, dilation[1])
     xp = backend.xp_of(x)
 
-    # im2col. The columns matrix is stored transposed, as cols[k, m] (C*KH*KW, N*OH*OW): the
-    # copy out of the strided view then writes runs of OW pixels (not runs of KW values),
-    # and the product W @ cols comes out with OC first. The same numbers, laid out faster.
-    xpad = _pad(x, top, bottom, left, right)
+    # im2col. The columns matrix is stored transposed, as cols[k, m] (C*KH*KW, N*OH*OW), and its
+    # pixel index m runs (OH, OW, N) with the batch fastest (see "Memory layout" above): the
+    # copy out of the strided view then writes runs of OW*N numbers, and W @ cols comes out
+    # as (OC, OH, OW, N), the output already batch-last. The same numbers, laid out faster.
+    xpad = _pad(x, top, bottom, left, right)  # (N, C, Hp, Wp), stored as (C, Hp, Wp, N)
     patches = _patches(xpad, kh, kw, oh, ow, stride, dilation)  # (N, C, OH, OW, KH, KW)
     rows, k = n * oh * ow, cg * kh * kw
-    cols = patches.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, rows)
+    cols = patches.transpose(1, 4, 5, 2, 3, 0).reshape(c * kh * kw, rows)  # the one copy
     wmat = w.reshape(oc, k)
     if groups == 1:
-        out = backend.matmul(wmat, cols)  # (OC, N*OH*OW): the one product
+        out = backend.matmul(wmat, cols)  # (OC, OH*OW*N): the one product
     else:  # one product per group, batched: (G, OC/G, k) @ (G, k, rows)
         cols_g = cols.reshape(groups, k, rows)
         w_g = wmat.reshape(groups, oc // groups, k)
         out = backend.matmul(w_g, cols_g).reshape(oc, rows)
     if bias is not None:
         out += bias.data[:, None]
-    # Rows back to pixels: (OC, N, OH, OW) seen as (N, OC, OH, OW), a view, not a copy.
-    y = out.reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+    # Columns back to pixels: (OC, OH, OW, N) seen as (N, OC, OH, OW), a view, not a copy.
+    y = out.reshape(oc, oh, ow, n).transpose(3, 0, 1, 2)
     parents = (input, weight) if bias is None else (input, weight, bias)
 
     def backward(g):
-        gmat = g.transpose(1, 0, 2, 3).reshape(oc, rows)  # free when g is laid out as y
+        gmat = g.transpose(1, 2, 3, 0).reshape(oc, rows)  # free when g is laid out as y
         if groups == 1:
             dw = backend.matmul(gmat, cols.T) if weight.requires_grad else None
             dcols = backend.matmul(wmat.T, gmat) if input.requires_grad else None
@@ -188,18 +212,22 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
                 dcols = backend.matmul(w_g.transpose(0, 2, 1), g_g).reshape(c * kh * kw, rows)
         dx = None
         if dcols is not None:
-            # col2im: add each kernel offset's (C, N, OH, OW) block back where it was read.
-            dcols6 = dcols.reshape(c, kh, kw, n, oh, ow)
+            # col2im: add each kernel offset's (C, OH, OW, N) block back where it was read,
+            # into a batch-last buffer (runs of OW*N numbers again), seen as (N, C, H, W).
+            dcols6 = dcols.reshape(c, kh, kw, oh, ow, n)
             hp, wp = h + top + bottom, wd + left + right
-            dxpad = xp.zeros((c, n, hp, wp), dtype=x.dtype)
+            dxpad = xp.zeros((c, hp, wp, n), dtype=x.dtype)
             for u in range(kh):
                 for v in range(kw):
                     rs, cs = _offset_slices(u, v, oh, ow, stride, dilation)
-                    dxpad[:, :, rs, cs] += dcols6[:, u, v]
-            dx = dxpad[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+                    dxpad[:, rs, cs] += dcols6[:, u, v]
+            dx = dxpad[:, top : top + h, left : left + wd].transpose(3, 0, 1, 2)
         grads = [dx, None if dw is None else dw.reshape(w.shape)]
         if bias is not None:
-            grads.append(gmat.sum(axis=1) if bias.requires_grad else None)
+            # db: each channel's sum over its N*OH*OW pixels, as gmat @ ones, one BLAS call
+            # (NumPy's row sums: 42 us on LeNet's (6, 50176) gradient; the product: 17 us).
+            ones = xp.ones(rows, dtype=g.dtype)
+            grads.append(backend.matmul(gmat, ones) if bias.requires_grad else None)
         return grads
 
     return Tensor._from_op(y, parents, backward, "conv2d")

@@ -3,6 +3,8 @@
 A pooling window is a convolution's patch without the weights. The loops below go over the
 KH*KW offsets of the window (4 for a 2x2 pool), each time reading one strided (N, C, OH, OW)
 slice of the padded input (`_offset_slices` in conv.py), never over batch or pixels.
+The padded input is stored batch-last, as conv2d's is (see "Memory layout" in conv.py): with
+the batch innermost, each of those slices is made of long contiguous runs of N numbers.
 
     max_pool2d  y = max over the window;    dx: g goes to the (first) largest pixel of each window
     avg_pool2d  y = sum over the window / divisor;    dx: g / divisor to every pixel of it
@@ -101,7 +103,9 @@ def max_pool2d(
     def window_slice(k):  # the (N, C, OH, OW) pixels that kernel offset k reads
         return (slice(None), slice(None)) + _offset_slices(*offsets[k], oh, ow, stride, dilation)
 
-    out = xpad[window_slice(0)].copy()
+    # copy(order="K") keeps the input's memory layout: after a conv that is batch-last (see
+    # conv.py), where each of these passes runs over long contiguous runs of the batch.
+    out = xp.copy(xpad[window_slice(0)], order="K")
     for k in range(1, len(offsets)):
         xp.maximum(out, xpad[window_slice(k)], out=out)  # NaN propagates, as in PyTorch
 
@@ -125,9 +129,11 @@ def max_pool2d(
     def backward(g):
         # The winners are found again here rather than stored in forward: forward then does
         # only the maxima, and a pass of compares costs about what storing them would.
-        # *_like keeps the input's memory layout (a conv's output is channels-first in
-        # memory), so that the gradient flowing on to the conv needs no reordering copy.
+        # *_like keeps the padded input's memory layout (batch-last, see conv.py's "Memory
+        # layout"), so that the gradient flowing on to a conv needs no reordering copy.
         dxpad = (xp.empty_like if covering else xp.zeros_like)(xpad, dtype=g.dtype)
+        if g.strides != out.strides:  # e.g. from a Flatten: one reordering copy of g here
+            g = _copy_in_layout_of(out, g)  # makes the four passes below run in one layout
         for k, wins in first_winners():
             if disjoint:
                 xp.multiply(g, wins, out=dxpad[window_slice(k)])
@@ -193,10 +199,11 @@ def avg_pool2d(
     scale = backend.to_device((1.0 / divisor).astype(x.dtype), backend.device_of(x))
     xpad = _pad(x, *pads)
     offsets = [(u, v) for u in range(kernel[0]) for v in range(kernel[1])]
-    total = xp.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
-    for u, v in offsets:
-        rs, cs = _offset_slices(u, v, oh, ow, stride, dilation)
-        total += xpad[:, :, rs, cs]
+    windows = [xpad[(slice(None), slice(None)) + _offset_slices(u, v, oh, ow, stride, dilation)]
+               for u, v in offsets]  # fmt: skip
+    total = xp.copy(windows[0], order="K")  # in the input's memory layout, as in max_pool2d
+    for window in windows[1:]:
+        total += window
     out = total * scale
 
     def backward(g):
@@ -209,6 +216,13 @@ def avg_pool2d(
         return (dxpad[:, :, top : top + x.shape[2], left : left + x.shape[3]],)
 
     return Tensor._from_op(out, (input,), backward, "avg_pool2d")
+
+
+def _copy_in_layout_of(like, a):
+    """A copy of `a` stored in the same memory order as `like` (same shape and dtype)."""
+    out = backend.xp_of(a).empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
 
 
 def _window_sizes(size, out, kernel, stride, pad, count_include_pad) -> np.ndarray:
