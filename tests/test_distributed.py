@@ -370,3 +370,39 @@ def test_a_trainer_refuses_to_record_a_process_groups_all_reduce_in_a_cuda_graph
     opt = mg.optim.SGD(mg.nn.Linear(2, 1).parameters(), lr=0.1)
     with pytest.raises(ValueError, match="cannot record a process group's all-reduce"):
         mg.optim.Trainer(opt, process_group=RankOneOfTwo(), cuda_graph=True)
+
+
+# ---------------------------------------------------------------- with the DataLoader
+
+
+def loaders_of(n, world, **options):
+    X, y = np.arange(n, dtype=np.float32)[:, None], np.arange(n)
+    return [
+        mg.data.DataLoader(
+            X, y, batch_size=4, sampler=dist.DistributedSampler(n, world, r, **options)
+        )
+        for r in range(world)
+    ]
+
+
+def test_a_data_loader_with_the_sampler_gives_each_rank_its_shard_in_batches():
+    loaders = loaders_of(22, 2, seed=3)
+    for epoch in range(3):
+        seen = [np.concatenate([yb.numpy() for _, yb in loader]) for loader in loaders]
+        for loader, got in zip(loaders, seen):
+            np.testing.assert_array_equal(got, loader.sampler.indices(epoch))
+            assert len(loader) == 3  # 11 examples each, in batches of 4
+        assert set(np.concatenate(seen)) == set(range(22))
+
+
+def test_the_loaders_state_carries_the_sampler_and_refuses_another_one():
+    (loader,) = loaders_of(20, 1, seed=5)
+    next(iter(loader))
+    state = loader.state_dict()
+    assert state["sampler"] == {"seed": 5, "dataset_size": 20, "shuffle": True, "drop_last": False}
+    (resumed,) = loaders_of(20, 1, seed=0)
+    resumed.load_state_dict(state)
+    assert resumed.sampler.seed == 5
+    (other,) = loaders_of(20, 1, drop_last=True)
+    with pytest.raises(ValueError, match="drop_last=False, this one has drop_last=True"):
+        other.load_state_dict(state)

@@ -283,3 +283,46 @@ def test_a_signal_to_the_launcher_reaches_every_rank(tmp_path):
         launcher.kill()
     for rank in range(2):
         assert (tmp_path / f"stopped{rank}").read_text() == str(int(signal.SIGTERM))
+
+
+def test_fit_on_two_ranks_writes_on_rank_0_and_resumes_exactly_on_both(tmp_path):
+    path = script(
+        tmp_path,
+        """
+        import numpy as np
+        import minigrad as mg, minigrad.distributed as dist
+        from minigrad import nn, optim
+        group = dist.init_process_group(backend="cpu", timeout=30)
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(48, 5)), rng.integers(0, 3, size=48)
+
+        def fit(epochs, directory, seed=0):
+            mg.manual_seed(seed)
+            model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+            dist.broadcast_parameters(model)
+            sampler = dist.DistributedSampler(len(X), seed=1)
+            loader = mg.data.DataLoader(X, y, batch_size=6, sampler=sampler)
+            trainer = optim.Trainer(optim.Adam(model.parameters(), lr=0.01), process_group=group)
+            trainer.fit(model, loader, epochs=epochs, loss_fn=nn.functional.cross_entropy,
+                        checkpoint_dir=directory, progress=False)
+            return trainer, [p.numpy() for p in model.parameters()]
+
+        trainer, straight = fit(3, "straight")
+        fit(2, "resumed")
+        dist.barrier()  # rank 0's epoch-2 file is complete before anyone resumes from it
+        resumed_trainer, resumed = fit(3, "resumed", seed=99)  # epochs 1-2 are loaded
+        assert resumed_trainer.epoch == 3, resumed_trainer.epoch
+        for a, b in zip(straight, resumed):
+            assert np.array_equal(a, b)
+        np.savez(f"rank{group.rank}.npz", *straight,
+                 losses=[r["train_loss"] for r in trainer.history])
+        """,
+    )
+    result = launch(path, cwd=tmp_path, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+    for key in ranks[0].files:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+    assert sorted(p.name for p in (tmp_path / "straight").iterdir()) == [
+        f"epoch-{e:06d}.npz" for e in (1, 2, 3)
+    ]
