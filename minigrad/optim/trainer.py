@@ -50,12 +50,15 @@ SCHEDULER_INTERVALS = ("epoch", "step")
 
 
 class Trainer:
-    """Trainer(*optimizers, grad_clip=None, accumulate=1, cuda_graph=False)
+    """Trainer(*optimizers, grad_clip=None, accumulate=1, process_group=None, cuda_graph=False)
 
     optimizers: one or more optimizers over disjoint parameters, all stepped on each step.
     grad_clip: clip the global gradient norm of their parameters to this (no GPU sync: the
         non-finite check is off, see clip_grad_norm).
     accumulate: step the optimizers every `accumulate` calls of train_step.
+    process_group: for data-parallel training (minigrad.distributed): the gradients are
+        averaged over the ranks before each step, epoch_avg_loss() is the average over every
+        rank's examples, and only rank 0 writes fit()'s checkpoints.
     cuda_graph: fit() records its whole step (forward, loss, backward, clipping, every
         optimizer, the running loss) as a CUDA graph on the first batch of each shape and
         replays it for the others (GPU only; see minigrad/cuda/graphs.py and
@@ -71,6 +74,7 @@ class Trainer:
         *optimizers: Optimizer,
         grad_clip: float | None = None,
         accumulate=1,
+        process_group=None,
         cuda_graph: bool = False,
     ):
         if len(optimizers) == 1 and isinstance(optimizers[0], (list, tuple)):
@@ -87,7 +91,8 @@ class Trainer:
             if grad_clip == 0:
                 raise ValueError("grad_clip must be > 0, or None for no clipping")
         accumulate = check_count("accumulate", accumulate, low=1)
-        self.cuda_graph = _check_cuda_graph(check_flag("cuda_graph", cuda_graph), accumulate)
+        cuda_graph = check_flag("cuda_graph", cuda_graph)
+        self.cuda_graph = _check_cuda_graph(cuda_graph, accumulate, process_group)
         self._graph = None  # fit()'s CapturedStep, and the running-loss sum its replays add to
         self._graph_loss_sum = None
         self.optimizers = list(optimizers)
@@ -97,6 +102,7 @@ class Trainer:
         self.history: list[dict] = []
         self.optimizer_steps = 0
         self.resumed: dict | None = None
+        self.process_group = process_group
         self._params = [p for opt in self.optimizers for p in opt.params]
         self._reset_epoch()
         self._reset_accumulation()
@@ -167,6 +173,8 @@ class Trainer:
         self._pending_weight += weight
 
     def _step(self, grads: GradientStore) -> None:
+        if self.process_group is not None:  # data-parallel: every rank steps with the average
+            self.process_group.average_gradients(grads, self._params)
         # Every optimizer checks its gradients before any clips or steps: a refused step
         # leaves no optimizer half a step ahead of the others.
         checked = [opt._check_step(grads) for opt in self.optimizers]
@@ -252,7 +260,10 @@ class Trainer:
         if self._loss_weight == 0:
             raise RuntimeError("no train_step() since the epoch started: there is no loss yet")
         self.flush()
-        average = self._epoch_loss_sum() / self._loss_weight
+        loss_sum, weight = self._epoch_loss_sum(), self._loss_weight
+        if self.process_group is not None:  # the average over every rank's examples
+            loss_sum, weight = self.process_group.sum_over_ranks(loss_sum, weight)
+        average = loss_sum / weight
         self._reset_epoch()
         self.epoch += 1
         return average
@@ -322,7 +333,7 @@ class Trainer:
         schedulers = _checked_schedulers(schedulers, scheduler_interval)
         stop_on_nonfinite = check_flag("stop_on_nonfinite", stop_on_nonfinite)
         graphed = self.cuda_graph if cuda_graph is None else check_flag("cuda_graph", cuda_graph)
-        _check_cuda_graph(graphed, self.accumulate)
+        _check_cuda_graph(graphed, self.accumulate, self.process_group)
         tqdm = _tqdm_or_none(progress)
         last_epoch = self.epoch + epochs
         saving = None
@@ -519,6 +530,9 @@ class _Checkpointing:
 
     def save_epoch(self, directory):
         trainer = self.objects["trainer"]
+        group = trainer.process_group
+        if group is not None and group.rank != 0:
+            return None  # data-parallel: every rank holds the same state; rank 0 writes it
         return self.checkpoint.save_epoch(
             directory,
             trainer.epoch,
@@ -546,11 +560,16 @@ def _checked_schedulers(schedulers, interval) -> list:
     return schedulers
 
 
-def _check_cuda_graph(graphed: bool, accumulate: int) -> bool:
+def _check_cuda_graph(graphed: bool, accumulate: int, process_group=None) -> bool:
     if graphed and accumulate != 1:
         raise ValueError(
             "cuda_graph=True records one optimizer step per batch: use accumulate=1 "
             "(or a larger batch), or cuda_graph=False to accumulate gradients"
+        )
+    if graphed and process_group is not None:
+        raise ValueError(
+            "cuda_graph=True cannot record a process group's all-reduce (it waits for the "
+            "other ranks on the host): use cuda_graph=False for data-parallel training"
         )
     return graphed
 
