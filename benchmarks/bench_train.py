@@ -188,11 +188,9 @@ def _torch_graph(torch, model, opt, batches, batch):
 def gpt_builders() -> dict:
     """The four contenders for lesson 11's GPT (model_cases.GPT's sizes), AdamW, clipping.
 
-    Not yet clean, hence behind --gpt. In its one run on the H200 (2026-11-22) minigrad's
-    graph was refused at capture, as it should be: the lesson's forward makes its positions
-    with mg.arange(n, device=...), which builds them on the host and copies them over (a
-    CaptureError names that line); and a PyTorch contender then hit a device-side "index out
-    of bounds" assert in an embedding gather, which ended the run. Not investigated further.
+    Behind --gpt until it has run cleanly on a GPU. In its first run minigrad's graph was
+    refused at capture, as it should have been: mg.arange built the positions on the host
+    and copied them (mg.arange now makes them on the device).
     """
     from model_cases import GPT, copy_weights, lesson, rng, torch_gpt
 
@@ -231,9 +229,6 @@ def gpt_builders() -> dict:
         net = torch_gpt(torch)
         copy_weights(torch, model(), net)
         net = net.cuda()
-        # The lesson's PyTorch model asks for positions with a CPU arange; on the GPU take
-        # the first rows of the table instead (the same values and gradient, no copy).
-        net.pos_emb = _FirstRows(torch, net.pos_emb)
         opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01, capturable=graphed)
         xb, yb = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
 
@@ -264,20 +259,6 @@ def gpt_builders() -> dict:
         "torch eager": lambda: torch_contender(False),
         "torch graph": lambda: torch_contender(True),
     }
-
-
-def _FirstRows(torch, embedding):
-    """An embedding of positions 0..n-1 as its first n rows (no index tensor to move)."""
-
-    class FirstRows(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = embedding
-
-        def forward(self, positions):
-            return self.embedding.weight[: len(positions)]
-
-    return FirstRows()
 
 
 def mlp_builders(batch: int) -> dict:

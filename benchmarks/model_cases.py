@@ -182,7 +182,7 @@ def torch_gpt(torch):
             self.ln_f, self.head = nn.LayerNorm(c), nn.Linear(c, GPT["vocab"])
 
         def forward(self, idx):
-            x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1]))
+            x = self.tok_emb(idx) + self.pos_emb(torch.arange(idx.shape[1], device=idx.device))
             return self.head(self.ln_f(self.blocks(x)))
 
     return TorchGPT()
