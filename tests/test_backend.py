@@ -311,3 +311,17 @@ def test_backward_with_a_gradient_on_the_other_device_names_both():
     y = mg.tensor([1.0, 2.0], requires_grad=True, device="gpu") * 2
     with pytest.raises(mg.DeviceError, match="gradient is on cpu but the tensor is on gpu"):
         y.backward(np.ones(2, dtype=np.float32))
+
+
+def test_add_rows_adds_every_row_of_a_repeated_id(device):
+    rng = np.random.default_rng(3)
+    ids = np.array([4, 1, 4, 0, 4, 1])
+    rows = rng.standard_normal((6, 3))
+    expected = np.zeros((5, 3))
+    np.add.at(expected, ids, rows)
+    target = backend.to_device(np.zeros((5, 3)), device)
+    backend.add_rows(target, backend.to_device(ids, device), backend.to_device(rows, device))
+    np.testing.assert_allclose(backend.to_numpy(target), expected, rtol=1e-15, atol=1e-15)
+    backend.add_rows(
+        target, backend.to_device(ids[:0], device), backend.to_device(rows[:0], device)
+    )

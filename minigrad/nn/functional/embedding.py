@@ -63,17 +63,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None) -> Tensor:
 
     def backward(g):
         dw = xp.zeros_like(w)
-        flat_ids, rows = ids.reshape(-1), g.reshape(-1, w.shape[1])
-        if flat_ids.size:
-            # The scatter-add by sorting: with the ids in order, all uses of one id sit side
-            # by side, and add.reduceat sums each run of equal ids in one call: 5x faster
-            # than adding row by row with np.add.at on the tiny GPT's 1,024 tokens (the
-            # same sums up to the order of the additions: float32's last bit).
-            order = xp.argsort(flat_ids, kind="stable")
-            sorted_ids = flat_ids[order]
-            starts = xp.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1  # where runs begin
-            starts = xp.concatenate([xp.zeros(1, dtype=starts.dtype), starts])
-            dw[sorted_ids[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
+        # dW[id] = the sum of the gradient rows of every position that looked id up
+        backend.add_rows(dw, ids.reshape(-1), g.reshape(-1, w.shape[1]))
         if padding_idx is not None:
             dw[padding_idx] = 0
         return (dw,)
