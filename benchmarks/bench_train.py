@@ -188,9 +188,10 @@ def _torch_graph(torch, model, opt, batches, batch):
 def gpt_builders() -> dict:
     """The four contenders for lesson 11's GPT (model_cases.GPT's sizes), AdamW, clipping.
 
-    Behind --gpt until it has run cleanly on a GPU. In its first run minigrad's graph was
-    refused at capture, as it should have been: mg.arange built the positions on the host
-    and copied them (mg.arange now makes them on the device).
+    Behind --gpt: run with the MLP in one process, a PyTorch contender hit a device-side
+    "index out of bounds" assert in a gather on the H200 (2026-11-22), which ends the run;
+    each framework alone runs cleanly. bench_gpt_gpu.py measures the GPT with each framework
+    in a process of its own.
     """
     from model_cases import GPT, copy_weights, lesson, rng, torch_gpt
 
