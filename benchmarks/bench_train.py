@@ -190,7 +190,7 @@ def gpt_builders() -> dict:
 
     Behind --gpt: run with the MLP in one process, a PyTorch contender hit a device-side
     "index out of bounds" assert in a gather on the H200 (2026-11-22), which ends the run;
-    each framework alone runs cleanly. bench_gpt_gpu.py measures the GPT with each framework
+    each framework alone runs cleanly. bench_models_gpu.py measures the GPT with each framework
     in a process of its own.
     """
     from model_cases import GPT, copy_weights, lesson, rng, torch_gpt

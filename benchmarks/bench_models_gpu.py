@@ -1,11 +1,13 @@
-"""Lesson 11's tiny GPT training step on the GPU: minigrad and PyTorch, eager and as a CUDA graph.
+"""The lessons' models on the GPU: minigrad and PyTorch, eager and as a CUDA graph.
 
-    PYTHONPATH=. python3 benchmarks/bench_gpt_gpu.py [--out runs/bench_gpt_gpu.json]
+    PYTHONPATH=. python3 benchmarks/bench_models_gpu.py [--out runs/bench_models_gpu.json]
 
-Each framework runs in a process of its own (this script starts both), since a failure or
-an assert in one must not poison the other's CUDA context; bench_train.py --gpt runs all
-four in one process. AdamW, gradient clipping at 1.0, model_cases.GPT's sizes. Median of
-7 runs of 50 steps, timed with a device synchronization around each run.
+Two training steps, the GPU twins of `make bench`'s model cases (model_cases.py): LeNet-5
+(lesson 08) on a batch of 64 1x28x28 images with Adam, eager only; lesson 11's tiny GPT with
+AdamW and gradient clipping at 1.0, eager and as a CUDA graph. Each framework runs in a
+process of its own (this script starts both), so that a failure or a device-side assert in
+one cannot poison the other's CUDA context. Median of 7 runs of 50 steps, timed with a
+device synchronization around each run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,45 @@ def median_step_us(fn, sync, steps: int = 50, runs: int = 7) -> float:
     return float(np.median(times)) * 1e6
 
 
+def lenet_batch():
+    r = rng(5)
+    return r.standard_normal((64, 1, 28, 28)).astype(np.float32), r.integers(0, 10, 64)
+
+
+def minigrad_lenet_time(mg, optim, F) -> float:
+    x, y = lenet_batch()
+    mg.manual_seed(0)
+    model = lesson("08_cnn_digits.py").lenet5().to("gpu")
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    xb, yb = mg.tensor(x, device="gpu"), mg.tensor(y, device="gpu")
+
+    def step():
+        opt.step(F.cross_entropy(model(xb), yb).backward())
+
+    return median_step_us(step, mg.backend.cupy_module().cuda.Device().synchronize)
+
+
+def torch_lenet_time(torch) -> float:
+    nn = torch.nn
+    x, y = lenet_batch()
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    ).cuda()  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xb, yb = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(xb), yb).backward()
+        opt.step()
+
+    return median_step_us(step, torch.cuda.synchronize)
+
+
 def minigrad_times() -> dict:
     import minigrad as mg
     import minigrad.cuda
@@ -53,7 +94,7 @@ def minigrad_times() -> dict:
     x, y = batch()
     sizes = (GPT["vocab"], GPT["block"], GPT["n_embd"], GPT["n_head"], GPT["n_layer"])
     sync = mg.backend.cupy_module().cuda.Device().synchronize
-    times = {}
+    times = {"LeNet-5 minigrad eager": minigrad_lenet_time(mg, optim, F)}
     for graphed in (False, True):
         mg.manual_seed(0)
         net = lesson("11_tiny_gpt.py").GPT(*sizes).to("gpu")
@@ -68,7 +109,7 @@ def minigrad_times() -> dict:
             return loss
 
         step = minigrad.cuda.graph(train_step, xb, yb) if graphed else train_step
-        times["minigrad graph" if graphed else "minigrad eager"] = median_step_us(
+        times["GPT minigrad graph" if graphed else "GPT minigrad eager"] = median_step_us(
             lambda step=step, xb=xb, yb=yb: step(xb, yb), sync
         )
     return times
@@ -78,7 +119,7 @@ def torch_times() -> dict:
     import torch
 
     x, y = batch()
-    times = {}
+    times = {"LeNet-5 torch eager": torch_lenet_time(torch)}
     for graphed in (False, True):
         torch.manual_seed(0)
         net = torch_gpt(torch).cuda()
@@ -93,7 +134,7 @@ def torch_times() -> dict:
             opt.step()
 
         if not graphed:
-            times["torch eager"] = median_step_us(step, torch.cuda.synchronize)
+            times["GPT torch eager"] = median_step_us(step, torch.cuda.synchronize)
             continue
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -105,13 +146,13 @@ def torch_times() -> dict:
         opt.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
             step()
-        times["torch graph"] = median_step_us(graph.replay, torch.cuda.synchronize)
+        times["GPT torch graph"] = median_step_us(graph.replay, torch.cuda.synchronize)
     return times
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/bench_gpt_gpu.json")
+    parser.add_argument("--out", default="runs/bench_models_gpu.json")
     parser.add_argument("--only", choices=("minigrad", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:  # the child process: print one JSON line
@@ -126,11 +167,11 @@ def main(argv=None) -> int:
             print(f"{name}: failed\n{done.stderr[-2000:]}")
             continue
         times.update(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"tiny GPT training step (lesson 11, {GPT}), microseconds per step")
+    print(f"training steps on the GPU, microseconds per step (GPT sizes: {GPT})")
     for name, value in times.items():
-        print(f"  {name:16s} {value:9.1f}")
+        print(f"  {name:24s} {value:9.1f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"benchmark": "bench_gpt_gpu", "us_per_step": times}))
+    Path(args.out).write_text(json.dumps({"benchmark": "bench_models_gpu", "us_per_step": times}))
     print(f"wrote {args.out}")
     return 0
 
