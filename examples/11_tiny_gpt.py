@@ -24,9 +24,10 @@ The residual connections (x + ...) give the gradient a straight path from the lo
 embeddings; LayerNorm keeps every position's vector at mean 0, std 1 before each sub-layer.
 
 A run on the 2-core CPU (1200 steps of 32 windows of 32 characters, AdamW, warmup then
-cosine, gradients clipped at norm 1; 23 s with one BLAS thread): validation loss
-2.38 after 120 steps, 1.94 after 480, 1.81 at the end, against 1.92 for the MLP of 10, with
-a sample that has the play's shape: speakers' names in capitals, short verse lines.
+cosine, gradients clipped at norm 1; 17 s with one BLAS thread on a quiet machine, 23 s on
+a busy one): validation loss 2.38 after 120 steps, 1.94 after 480, 1.81 at the end, against
+1.92 for the MLP of 10, with a sample that has the play's shape: speakers' names in capitals,
+short verse lines.
 
     python examples/11_tiny_gpt.py                  # numbers and a sample in docs/lessons.md
     python examples/11_tiny_gpt.py --device gpu
