@@ -606,8 +606,11 @@ class _model_with_step:
     def state_dict(self):
         return self.model.state_dict()
 
-    def load_state_dict(self, state, strict=True):
-        return self.model.load_state_dict(state, strict)
+    def check_state_dict(self, state, strict=True):
+        return self.model.check_state_dict(state, strict)
+
+    def apply_state_dict(self, prepared):
+        return self.model.apply_state_dict(prepared)
 
 
 def test_a_step_refused_by_one_optimizer_changes_no_other():
@@ -624,3 +627,22 @@ def test_a_step_refused_by_one_optimizer_changes_no_other():
     for p, v in zip(values(model), before):
         np.testing.assert_array_equal(p, v)
     assert opt_w.steps == [0] and trainer.optimizer_steps == 0
+
+
+def test_fit_with_checkpoints_asks_for_the_models_state_protocol_up_front(tmp_path):
+    """mg.load restores the model with check_state_dict/apply_state_dict: a model with only
+    state_dict/load_state_dict would be saved every epoch and refused at the resume."""
+
+    class OldStyleModel(TinyModel):
+        def state_dict(self):
+            return {"w": self.w.data, "b": self.b.data}
+
+        def load_state_dict(self, state):
+            pass
+
+    model = OldStyleModel()
+    trainer = Trainer(SGD(model.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match="check_state_dict"):
+        trainer.fit(model, batches(*data(4), [4]), epochs=1, loss_fn=mse,
+                    checkpoint_dir=tmp_path)  # fmt: skip
+    assert trainer.epoch == 0 and not list(tmp_path.iterdir())

@@ -415,19 +415,17 @@ class Trainer:
 
     def _checkpointing(self, model, loader, schedulers, keep_last) -> _Checkpointing:
         """Check fit's checkpoint arguments and gather what each checkpoint holds."""
-        if not (hasattr(model, "state_dict") and hasattr(model, "load_state_dict")):
+        # mg.load restores the model with the state protocol, so ask for it now, not at resume
+        if not all(hasattr(model, m) for m in _STATE_PROTOCOL):
             raise TypeError(
                 "checkpoint_dir needs the model's parameters: pass a model with "
-                "state_dict()/load_state_dict() (an nn.Module) and loss_fn, not "
-                f"{type(model).__name__}"
+                "state_dict(), check_state_dict() and apply_state_dict() (an nn.Module) "
+                f"and loss_fn, not {type(model).__name__}"
             )
         if keep_last is not None:
             keep_last = check_count("keep_last (or None: keep all)", keep_last, low=1)
         # Saved only if mg.load can restore it at resume, which needs the state protocol.
-        stateful = all(
-            hasattr(loader, method)
-            for method in ("state_dict", "check_state_dict", "apply_state_dict")
-        )
+        stateful = all(hasattr(loader, method) for method in _STATE_PROTOCOL)
         objects = {
             "model": model,
             "optimizers": self.optimizers,
@@ -540,6 +538,9 @@ class _Checkpointing:
             extra={"epoch": trainer.epoch},
             **self.objects,
         )
+
+
+_STATE_PROTOCOL = ("state_dict", "check_state_dict", "apply_state_dict")
 
 
 def _checked_schedulers(schedulers, interval) -> list:
