@@ -606,6 +606,9 @@ class _model_with_step:
     def state_dict(self):
         return self.model.state_dict()
 
+    def load_state_dict(self, state, strict=True):
+        return self.model.load_state_dict(state, strict)
+
     def check_state_dict(self, state, strict=True):
         return self.model.check_state_dict(state, strict)
 
