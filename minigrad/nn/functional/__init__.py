@@ -20,7 +20,7 @@ they sit on the hot path of every training step or because the composition is un
 from __future__ import annotations
 
 from ...ops import pad  # F.pad, as in PyTorch (the op lives with the shape ops)
-from ._common import _as_tensor, _check_reduction, _class_targets, _reduce, _same_device
+from ._common import _as_tensor, _check_reduction, _reduce, _same_device
 from .activations import (
     elu,
     gelu,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ... import backend
@@ -38,30 +36,17 @@ def _same_device(fn: str, array, like) -> None:
         )
 
 
-def _class_targets(fn: str, targets, logits):
-    """Targets as an integer array of shape (N,) on the logits' device, checked on the CPU."""
-    n, c = logits.shape
+def _targets_on_device(targets, like):
+    """targets as an array on like's device: a list, a number or a host (NumPy) array is
+    copied there, as mg.tensor would; a GPU array given with CPU logits is left for
+    _same_device to refuse (moving device data back to the host is never silent)."""
     if isinstance(targets, Tensor):
-        targets = targets.data
-    elif isinstance(targets, (list, tuple, numbers.Integral)):
-        targets = backend.to_device(np.asarray(targets), backend.device_of(logits))
-    elif not backend.is_gpu_array(targets):
-        targets = np.asarray(targets)
-    if targets.dtype.kind not in "iu":
-        raise TypeError(
-            f"{fn}: targets must be integer class indices in [0, {c}), got dtype {targets.dtype}"
-        )
-    if targets.shape != (n,):
-        raise ValueError(
-            f"{fn}: logits of shape {logits.shape} need targets of shape ({n},), "
-            f"got {targets.shape}"
-        )
-    _same_device(fn, targets, logits)
-    # The range check reads the values: free on the CPU, a device sync on the GPU, so it is
-    # done on the CPU only (an out-of-range index there would silently wrap around).
-    if n and backend.device_of(targets) == backend.CPU:
-        low, high = int(targets.min()), int(targets.max())
-        if low < 0 or high >= c:
-            bad = low if low < 0 else high
-            raise IndexError(f"{fn}: target {bad} is out of range for {c} classes [0, {c})")
-    return targets
+        if targets.requires_grad:
+            raise ValueError(
+                "the targets require gradients, but this loss does not differentiate its "
+                "targets: pass targets.detach()"
+            )
+        return targets.data
+    if backend.is_gpu_array(targets):
+        return targets
+    return backend.to_device(np.asarray(targets), backend.device_of(like))

@@ -23,7 +23,7 @@ import numpy as np
 
 from ... import backend
 from ...tensor import Tensor
-from ._common import _as_tensor, _check_reduction, _same_device
+from ._common import _as_tensor, _check_reduction, _same_device, _targets_on_device
 
 
 def cross_entropy(
@@ -243,22 +243,6 @@ def _check_2d(fn: str, x, what: str) -> None:
             f"{fn}: {what} must have shape (N, C), got {x.shape}; reshape first, "
             "e.g. logits.reshape(-1, C) and targets.reshape(-1)"
         )
-
-
-def _targets_on_device(targets, like):
-    """targets as an array on like's device: a list, a number or a host (NumPy) array is
-    copied there, as mg.tensor would; a GPU array given with CPU logits is left for
-    _same_device to refuse (moving device data back to the host is never silent)."""
-    if isinstance(targets, Tensor):
-        if targets.requires_grad:
-            raise ValueError(
-                "the targets require gradients, but this loss does not differentiate its "
-                "targets: pass targets.detach()"
-            )
-        return targets.data
-    if backend.is_gpu_array(targets):
-        return targets
-    return backend.to_device(np.asarray(targets), backend.device_of(like))
 
 
 def _class_indices(fn: str, t, shape: tuple, ignore_index: int):

@@ -25,8 +25,7 @@ import numpy as np
 
 from ... import backend, ops
 from ...tensor import Tensor
-from ._common import _as_tensor, _check_reduction, _reduce, _same_device
-from .losses import _targets_on_device
+from ._common import _as_tensor, _check_reduction, _reduce, _same_device, _targets_on_device
 
 # ---------------------------------------------------------------- probabilities
 

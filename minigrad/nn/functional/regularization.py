@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ... import backend
 from ...tensor import Tensor
-from ._common import _as_tensor
+from ._common import _as_tensor, _targets_on_device
 from .dropout_mask import dropout_mask
 
 
@@ -41,9 +38,7 @@ def accuracy(logits, targets) -> float:
         0.5
     """
     scores = logits.data if isinstance(logits, Tensor) else logits
-    t = targets.data if isinstance(targets, Tensor) else targets
-    if not backend.is_gpu_array(t):
-        t = backend.to_device(np.asarray(t), backend.device_of(scores))
+    t = _targets_on_device(targets.data if isinstance(targets, Tensor) else targets, scores)
     if scores.ndim != 2:
         raise ValueError(f"accuracy: logits must have shape (N, C), got {scores.shape}")
     n, c = scores.shape
