@@ -196,7 +196,7 @@ class Trainer:
         steps = self.optimizer_steps
         key = self._graph.step_fn.key if self._graph is not None else (None, None)
         if key[0] is not model_or_step or key[1] is not loss_fn:
-            from .. import cuda  # floor 7, needs CuPy: imported on use
+            from .. import cuda  # cuda/graphs.py sits above optim: imported on use
 
             if self._graph_loss_sum is None:
                 self._graph_loss_sum = backend.xp_for("gpu").zeros((), dtype="float64")
